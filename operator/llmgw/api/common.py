@@ -37,9 +37,7 @@ ModelNameStr = Annotated[
     StringConstraints(min_length=1, max_length=MODEL_NAME_MAX, pattern=MODEL_NAME_PATTERN),
 ]
 DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
-DnsSubdomain = Annotated[
-    str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
-]
+DnsSubdomain = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
 
 
 class Model(BaseModel):
@@ -60,9 +58,9 @@ class SecretKeyRef(Model):
     """A key of a Secret in the gateway's namespace. The operator never reads its data."""
 
     name: DnsSubdomain = Field(description="Name of the Secret, in the gateway's namespace.")
-    key: Annotated[
-        str, StringConstraints(min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)
-    ] = Field(description="Key within the Secret.")
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)] = Field(
+        description="Key within the Secret."
+    )
 
 
 class LabelSelectorRequirement(Model):

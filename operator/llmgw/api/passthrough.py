@@ -53,9 +53,7 @@ RESERVED_LITELLM_SETTINGS = frozenset(
 )
 
 
-def problems(
-    value: Mapping[str, Any], reserved: frozenset[str], owner_hint: str
-) -> Iterator[str]:
+def problems(value: Mapping[str, Any], reserved: frozenset[str], owner_hint: str) -> Iterator[str]:
     """Yield one sentence per problem in a passthrough map, or nothing when it is fine."""
     for key in sorted(value):
         if not isinstance(key, str) or not _KEY.match(key):

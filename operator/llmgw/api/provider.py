@@ -26,9 +26,7 @@ CLOUD_TYPES = frozenset({"openai", "anthropic"})
 URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
 PORT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
-BackendModelStr = Annotated[
-    str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\s'\"]+$")
-]
+BackendModelStr = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\s'\"]+$")]
 
 
 class ServiceRef(Model):
@@ -38,9 +36,9 @@ class ServiceRef(Model):
     namespace: DnsLabel | None = Field(
         default=None, description="Namespace of the Service; defaults to the provider's namespace."
     )
-    port: int | Annotated[
-        str, StringConstraints(min_length=1, max_length=15, pattern=PORT_NAME_PATTERN)
-    ] = Field(description="Service port, by number (1-65535) or by name.")
+    port: int | Annotated[str, StringConstraints(min_length=1, max_length=15, pattern=PORT_NAME_PATTERN)] = (
+        Field(description="Service port, by number (1-65535) or by name.")
+    )
 
     @field_validator("port")
     @classmethod
@@ -131,17 +129,13 @@ class Discovery(Model):
     """Probing the backend's own model list."""
 
     enabled: bool = Field(default=False, description="Probe the backend's model list.")
-    interval_seconds: int = Field(
-        default=60, ge=10, le=86400, description="Seconds between probes."
-    )
+    interval_seconds: int = Field(default=60, ge=10, le=86400, description="Seconds between probes.")
 
 
 class ProviderSpec(Model):
     """What backend this is, where it listens, and which models it serves."""
 
-    type: ProviderType = Field(
-        description="vllm, ollama, llamacpp, openai, anthropic or openai-compatible."
-    )
+    type: ProviderType = Field(description="vllm, ollama, llamacpp, openai, anthropic or openai-compatible.")
     endpoint: Endpoint | None = Field(
         default=None,
         description="Where the backend listens. May be left out for openai and anthropic.",
@@ -159,9 +153,7 @@ class ProviderSpec(Model):
         description="The models this provider serves.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    discovery: Discovery = Field(
-        default_factory=Discovery, description="Probe the backend's model list."
-    )
+    discovery: Discovery = Field(default_factory=Discovery, description="Probe the backend's model list.")
 
     @model_validator(mode="after")
     def _rules(self) -> ProviderSpec:

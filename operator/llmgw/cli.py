@@ -1,0 +1,290 @@
+"""`llmgw`: validate and render offline, generate CRDs and schemas, run the operator.
+
+Exit codes: 0 clean, 1 findings, 2 input that cannot be read or a usage error.
+Bad input is answered with sentences that name the file, the object and the
+field; never with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from llmgw import __version__, manifests
+from llmgw.core import pipeline
+from llmgw.core.findings import Finding
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_UNREADABLE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help(sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        return int(args.func(args))
+    except manifests.LoadError as exc:
+        print(f"llmgw: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except BrokenPipeError:  # pragma: no cover - `llmgw render | head`
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="llmgw",
+        description="llmgw: LLM gateways on Kubernetes, validated and rendered from custom resources.",
+    )
+    p.add_argument("--version", action="version", version=f"llmgw {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    v = sub.add_parser(
+        "validate",
+        help="check LLMProvider, FallbackChain and LLMGateway manifests",
+        description="Check manifests as the operator would. Exit 0 clean, 1 findings, 2 unreadable.",
+    )
+    v.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of YAML")
+    v.add_argument(
+        "--output",
+        "-o",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text for people, json for tools, github for workflow annotations",
+    )
+    v.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    v.set_defaults(func=_validate)
+
+    r = sub.add_parser(
+        "render",
+        help="print the LiteLLM config the operator would store",
+        description="Print a gateway's LiteLLM config, byte-identical to the operator's ConfigMap.",
+    )
+    r.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of YAML")
+    r.add_argument(
+        "--gateway",
+        "-g",
+        metavar="NAMESPACE/NAME",
+        help="the gateway to render (needed when the input holds several)",
+    )
+    r.set_defaults(func=_render)
+
+    c = sub.add_parser("crds", help="write the CRDs generated from the API models")
+    c.add_argument("--output-dir", default="crds", type=Path)
+    c.add_argument("--check", action="store_true", help="exit 1 if the files differ")
+    c.set_defaults(func=_crds)
+
+    s = sub.add_parser("schema", help="write JSON Schemas of the three kinds, for editors")
+    s.add_argument("--output-dir", default="schemas", type=Path)
+    s.add_argument("--check", action="store_true", help="exit 1 if the files differ")
+    s.set_defaults(func=_schema)
+
+    run = sub.add_parser("run", help="run the operator against a cluster")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch only this namespace (repeatable); all namespaces by default",
+    )
+    run.add_argument("--metrics-port", type=int, default=8080)
+    run.add_argument("--health-port", type=int, default=8081)
+    run.add_argument("--settle-seconds", type=float, default=1.0)
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("--verbose", "-v", action="store_true")
+    run.set_defaults(func=_run)
+    return p
+
+
+def _validate(args: argparse.Namespace) -> int:
+    loaded = manifests.load(args.paths)
+    estate = loaded.estate()
+    outcomes, found = pipeline.check(estate)
+    errors = [f for f in found if f.severity == "error"]
+    warnings = [f for f in found if f.severity == "warning"]
+    out: TextIO = sys.stdout
+    if not loaded.raws:
+        print(
+            f"{', '.join(args.paths)}: no LLMProvider, FallbackChain or LLMGateway objects "
+            f"(apiVersion llmgateway.dev/v1alpha1) in {loaded.files} file(s)",
+            file=out,
+        )
+        return EXIT_FINDINGS
+    if args.output == "json":
+        out.write(manifests.dump_json(_report(loaded, outcomes, found)) + "\n")
+    else:
+        for f in found:
+            out.write(_line(loaded, f, github=args.output == "github") + "\n")
+        if args.output == "text":
+            for o in outcomes:
+                _summary(out, o)
+            verdict = "ok" if not errors else "invalid"
+            out.write(f"{verdict}: {len(errors)} error(s), {len(warnings)} warning(s)\n")
+    if errors or (args.strict and warnings):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _render(args: argparse.Namespace) -> int:
+    loaded = manifests.load(args.paths)
+    estate = loaded.estate()
+    gateways = pipeline.gateways(estate)
+    if args.gateway:
+        chosen = [g for g in gateways if _key(g.metadata) == args.gateway]
+        if not chosen:
+            known = ", ".join(_key(g.metadata) for g in gateways) or "none"
+            print(
+                f"llmgw: no valid LLMGateway {args.gateway} in the input (gateways: {known})",
+                file=sys.stderr,
+            )
+            return EXIT_UNREADABLE
+    elif not gateways:
+        print(
+            "llmgw: no valid LLMGateway in the input; `llmgw validate` says what to fix",
+            file=sys.stderr,
+        )
+        return EXIT_FINDINGS
+    elif len(gateways) != 1:
+        known = ", ".join(_key(g.metadata) for g in gateways) or "none valid"
+        print(
+            f"llmgw: the input holds {len(gateways)} gateways ({known}); "
+            "choose one with --gateway NAMESPACE/NAME",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    else:
+        chosen = list(gateways)
+    outcome = pipeline.run(estate, chosen[0])
+    sys.stdout.write(outcome.rendered.text)
+    for f in outcome.resolution.findings:
+        print(f"llmgw: left out: {_line(loaded, f)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from llmgw import crdfiles
+
+    if args.check:
+        stale = crdfiles.check_crds(args.output_dir)
+        for path in stale:
+            print(f"{path}: differs from the models; run `llmgw crds`", file=sys.stderr)
+        return EXIT_FINDINGS if stale else EXIT_OK
+    for path in crdfiles.write_crds(args.output_dir):
+        print(path)
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from llmgw import crdfiles
+
+    if args.check:
+        stale = crdfiles.check_schemas(args.output_dir)
+        for path in stale:
+            print(f"{path}: differs from the models; run `llmgw schema`", file=sys.stderr)
+        return EXIT_FINDINGS if stale else EXIT_OK
+    for path in crdfiles.write_schemas(args.output_dir):
+        print(path)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:  # pragma: no cover - exercised by integration tests
+    from llmgw import runner
+
+    return runner.run(args)
+
+
+def _key(meta: Any) -> str:
+    return f"{meta.namespace}/{meta.name}"
+
+
+def _where(loaded: manifests.Loaded, f: Finding) -> tuple[str, int] | None:
+    source = loaded.sources.get((f.kind, f.namespace, f.name))
+    if source is None:
+        return None
+    return str(source.path), manifests.field_line(source, f.field)
+
+
+def _line(loaded: manifests.Loaded, f: Finding, *, github: bool = False) -> str:
+    where = _where(loaded, f)
+    if github:
+        loc = f" file={where[0]},line={where[1]}" if where else ""
+        return f"::{f.severity}{loc}::{f}"
+    prefix = f"{where[0]}:{where[1]}: " if where else ""
+    return f"{prefix}{f.severity}: {f}"
+
+
+def _summary(out: TextIO, o: pipeline.Outcome) -> None:
+    res = o.resolution
+    gw = res.gateway.metadata
+    out.write(
+        f"gateway {gw.namespace}/{gw.name}: {len(res.providers)} provider(s), "
+        f"{len(res.models)} model(s), {len(res.chains)} chain(s); "
+        f"revision {o.rendered.short_hash} (ConfigMap {gw.name}-config-{o.rendered.short_hash})\n"
+    )
+    for a in res.chains:
+        meta = a.chain.metadata
+        order = " -> ".join(res.order[(meta.namespace, meta.name)])
+        out.write(f"  FallbackChain {meta.namespace}/{meta.name} ({a.chain.spec.trigger}): {order}\n")
+
+
+def _report(
+    loaded: manifests.Loaded, outcomes: list[pipeline.Outcome], found: Sequence[Finding]
+) -> dict[str, Any]:
+    rows = []
+    for f in found:
+        where = _where(loaded, f)
+        rows.append(
+            {
+                "severity": f.severity,
+                "kind": f.kind,
+                "namespace": f.namespace,
+                "name": f.name,
+                "field": f.field,
+                "reason": f.reason,
+                "message": f.message,
+                "text": str(f),
+                "file": where[0] if where else None,
+                "line": where[1] if where else None,
+            }
+        )
+    gateways = []
+    for o in outcomes:
+        res = o.resolution
+        gateways.append(
+            {
+                "namespace": res.gateway.metadata.namespace,
+                "name": res.gateway.metadata.name,
+                "revision": o.rendered.hash,
+                "configMap": f"{res.gateway.metadata.name}-config-{o.rendered.short_hash}",
+                "providers": len(res.providers),
+                "models": sorted(res.models),
+                "chains": [
+                    {
+                        "namespace": a.chain.metadata.namespace,
+                        "name": a.chain.metadata.name,
+                        "trigger": a.chain.spec.trigger,
+                        "effectiveOrder": list(
+                            res.order[(a.chain.metadata.namespace, a.chain.metadata.name)]
+                        ),
+                    }
+                    for a in res.chains
+                ],
+            }
+        )
+    return {
+        "errors": sum(f.severity == "error" for f in found),
+        "warnings": sum(f.severity == "warning" for f in found),
+        "findings": rows,
+        "gateways": gateways,
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The snapshot a gateway's render is computed from.
+
+One gatherer (the CLI's file loader or the operator's indexes) fills an
+`Estate`; everything after that is a pure function of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from llmgw.api.chain import FallbackChain
+from llmgw.api.common import ObjectMeta
+from llmgw.api.gateway import AllowedNamespaces, GatewaySpec, LLMGateway
+from llmgw.api.provider import LLMProvider
+from llmgw.core import findings, objects
+from llmgw.core.findings import Finding
+
+DEFAULT_GATEWAY_NAME = "llmgw"
+DEFAULT_GATEWAY_NAMESPACE = "default"
+
+ServiceKey = tuple[str, str]
+"""`(namespace, name)` of a Service."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Estate:
+    """Every input of every gateway, already parsed."""
+
+    providers: tuple[LLMProvider, ...] = ()
+    chains: tuple[FallbackChain, ...] = ()
+    gateways: tuple[LLMGateway, ...] = ()
+    invalid: tuple[objects.Invalid, ...] = ()
+    # Labels of namespaces, where known (for `namespaces.from: Selector`).
+    namespaces: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    # Named ports of Services, where known: (namespace, name) -> {port name: number}.
+    service_ports: Mapping[ServiceKey, Mapping[str, int]] = dataclasses.field(default_factory=dict)
+    # Problems found while gathering (duplicate objects and the like).
+    findings: tuple[Finding, ...] = ()
+
+
+def default_gateway() -> LLMGateway:
+    """The gateway that serves everything when the input names none."""
+    return LLMGateway(
+        metadata=ObjectMeta(name=DEFAULT_GATEWAY_NAME, namespace=DEFAULT_GATEWAY_NAMESPACE),
+        spec=GatewaySpec(namespaces=AllowedNamespaces(from_="All")),
+    )
+
+
+def build(
+    raws: Iterable[Mapping[str, Any]],
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    service_ports: Mapping[ServiceKey, Mapping[str, int]] | None = None,
+) -> Estate:
+    """Parse raw objects of our kinds into an Estate; other kinds must be filtered out first.
+
+    Objects are ordered by (namespace, name), so the order they were read in never
+    shows in what follows. A second object with the same kind, namespace and name
+    is refused: only one of them could exist in a cluster.
+    """
+    seen: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    found: list[Finding] = []
+    for raw in raws:
+        key = objects.identity(raw)
+        if key in seen:
+            if seen[key] != raw:
+                found.append(
+                    Finding(
+                        *key,
+                        field="metadata.name",
+                        reason=findings.DUPLICATE_OBJECT,
+                        message=(
+                            "is defined twice with different contents; only one object of a "
+                            "kind and name can exist in a namespace, so keep one definition"
+                        ),
+                    )
+                )
+            continue
+        seen[key] = raw
+    providers: list[LLMProvider] = []
+    chains: list[FallbackChain] = []
+    gateways: list[LLMGateway] = []
+    invalid: list[objects.Invalid] = []
+    for key in sorted(seen):
+        parsed = objects.parse(seen[key])
+        if isinstance(parsed, objects.Invalid):
+            invalid.append(parsed)
+        elif isinstance(parsed, LLMProvider):
+            providers.append(parsed)
+        elif isinstance(parsed, FallbackChain):
+            chains.append(parsed)
+        else:
+            gateways.append(parsed)
+    by_key = lambda o: (o.metadata.namespace, o.metadata.name)  # noqa: E731
+    return Estate(
+        providers=tuple(sorted(providers, key=by_key)),
+        chains=tuple(sorted(chains, key=by_key)),
+        gateways=tuple(sorted(gateways, key=by_key)),
+        invalid=tuple(sorted(invalid, key=lambda o: (o.kind, o.namespace, o.name))),
+        namespaces=dict(namespaces or {}),
+        service_ports=dict(service_ports or {}),
+        findings=tuple(sorted(found)),
+    )

@@ -197,7 +197,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:  # pragma: no cover - exercised by integration tests
     from llmgw import runner
 
-    return runner.run(args)
+    return int(runner.run(args))
 
 
 def _key(meta: Any) -> str:

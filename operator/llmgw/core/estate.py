@@ -7,6 +7,7 @@ One gatherer (the CLI's file loader or the operator's indexes) fills an
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -56,8 +57,9 @@ def build(
     """Parse raw objects of our kinds into an Estate; other kinds must be filtered out first.
 
     Objects are ordered by (namespace, name), so the order they were read in never
-    shows in what follows. A second object with the same kind, namespace and name
-    is refused: only one of them could exist in a cluster.
+    shows in what follows. Two different objects with the same kind, namespace and
+    name are a finding (only one of them could exist in a cluster); the one kept is
+    chosen by content, not by the order they came in.
     """
     seen: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     found: list[Finding] = []
@@ -76,6 +78,8 @@ def build(
                         ),
                     )
                 )
+                if _canonical(raw) < _canonical(seen[key]):
+                    seen[key] = raw
             continue
         seen[key] = raw
     providers: list[LLMProvider] = []
@@ -100,5 +104,18 @@ def build(
         invalid=tuple(sorted(invalid, key=lambda o: (o.kind, o.namespace, o.name))),
         namespaces=dict(namespaces or {}),
         service_ports=dict(service_ports or {}),
-        findings=tuple(sorted(found)),
+        findings=tuple(sorted(set(found))),
     )
+
+
+def _canonical(raw: Any) -> str:
+    """A raw object as text that does not depend on the order of its keys."""
+    return json.dumps(_plain(raw), sort_keys=True, default=repr)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -39,8 +39,9 @@ def check(estate: Estate) -> tuple[list[Outcome], tuple[Finding, ...]]:
     """
     found: set[Finding] = set(estate.findings)
     for bad in estate.invalid:
-        if bad.kind == "LLMGateway":
-            found.update(bad.findings)
+        # Every object's own errors, whether or not a gateway binds it: an invalid
+        # gateway binds nothing, and an unbound object must not pass as valid.
+        found.update(bad.findings)
     outcomes = [run(estate, gw) for gw in gateways(estate)]
     selected: set[tuple[str, str, str]] = set()
     for o in outcomes:

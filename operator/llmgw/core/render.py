@@ -140,13 +140,21 @@ def render(resolution: Resolution, *, cache_enabled: bool = True) -> Rendered:
         timeout=spec.timeout_seconds,
         max_fallbacks=spec.max_fallbacks,
     )
+    aliases_of: dict[str, list[str]] = {}
+    for alias, model in resolution.aliases.items():
+        aliases_of.setdefault(model, []).append(alias)
     for trigger, field in (
         ("errors", "fallbacks"),
         ("contextWindow", "context_window_fallbacks"),
         ("contentPolicy", "content_policy_fallbacks"),
     ):
+        # LiteLLM looks fallbacks up by the name the client asked for, without resolving
+        # model_group_alias first, so each alias of a chain's model carries the chain too.
         rows = sorted(
-            (a.model, list(a.fallbacks)) for a in resolution.chains if a.chain.spec.trigger == trigger
+            (name, list(a.fallbacks))
+            for a in resolution.chains
+            if a.chain.spec.trigger == trigger
+            for name in (a.model, *aliases_of.get(a.model, ()))
         )
         if rows:
             router[field] = [{model: targets} for model, targets in rows]

@@ -308,27 +308,46 @@ def _accept_chain(
                     "serves it or remove it from the list",
                 )
             )
-        elif resolved == model or resolved in kept:
+        elif resolved == model:
+            # The model falling back to itself under another name: a cycle of length 1.
+            dropped.append(target)
+            found.append(
+                _finding(
+                    c,
+                    f"spec.fallbacks[{i}]",
+                    findings.FALLBACK_CYCLE,
+                    f"{target!r} and {c.spec.model!r} both name model {model!r}, so the model "
+                    f"would fall back to itself (fallback cycle {model} -> {model}); it is "
+                    "dropped: remove it",
+                )
+            )
+        elif resolved in kept:
             dropped.append(target)
             found.append(
                 _finding(
                     c,
                     f"spec.fallbacks[{i}]",
                     findings.CONFLICT,
-                    f"{target!r} is another name for {resolved!r}, which is "
-                    + ("the chain's own model" if resolved == model else "already in the list")
-                    + "; it is dropped: remove it",
+                    f"{target!r} is another name for {resolved!r}, which is already in the list; "
+                    "it is dropped: remove it",
                 )
             )
         else:
             kept.append(resolved)
     if not kept:
+        served = sum(resolve_name(t) is not None for t in dropped)
+        if not served:
+            why = "none of the fallbacks is served"
+        elif served == len(dropped):
+            why = "no fallback is left but the chain's own model"
+        else:
+            why = "no fallback is left once the unknown ones and the chain's own model are dropped"
         exclude(
             _finding(
                 c,
                 "spec.fallbacks",
-                findings.UNKNOWN_MODEL,
-                "none of the fallbacks is served; the chain is left out",
+                findings.FALLBACK_CYCLE if served == len(dropped) else findings.UNKNOWN_MODEL,
+                f"{why}; the chain is left out",
             )
         )
         return None

@@ -1,0 +1,220 @@
+"""What each object's status should say, from the outcomes of every gateway.
+
+A provider or chain may be served by several gateways, so its status is
+decided once, from all of them: Accepted when every gateway that binds it
+takes it in, with the reason of the first that does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llmgw.api.gateway import LLMGateway
+from llmgw.core import conditions, findings, objects, pipeline
+from llmgw.core.estate import Estate
+from llmgw.core.findings import Finding
+
+ObjectId = tuple[str, str, str]
+"""(kind, namespace, name)."""
+
+ACCEPTED = "Accepted"
+RESOLVED_REFS = "ResolvedRefs"
+PROGRAMMED = "Programmed"
+READY = "Ready"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rollout:
+    """What the applier knows about a gateway's owned objects."""
+
+    applied_hash: str | None = None
+    """The revision the Deployment points at, if any."""
+    deployment: Mapping[str, Any] | None = None
+    """The live Deployment (its status decides Ready)."""
+    error: str | None = None
+    """Why the last apply failed, if it did."""
+    error_reason: str = "ApplyFailed"
+
+
+def _summary(found: Sequence[Finding]) -> str:
+    return "; ".join(f"{f.field}: {f.message}" if f.field else f.message for f in found)
+
+
+def inputs(
+    gen: Mapping[ObjectId, int | None], selected: frozenset[ObjectId], gateway: LLMGateway
+) -> list[str]:
+    """`Kind namespace/name@generation` of every object a revision was made from."""
+    meta = gateway.metadata
+    rows = [f"LLMGateway {meta.namespace}/{meta.name}@{meta.generation or 0}"]
+    rows += [f"{k} {ns}/{n}@{gen.get((k, ns, n)) or 0}" for k, ns, n in sorted(selected)]
+    return rows
+
+
+def for_objects(estate: Estate, outcomes: Sequence[pipeline.Outcome]) -> dict[ObjectId, dict[str, Any]]:
+    """Status (without transition times) of every provider and chain."""
+    served_by: dict[ObjectId, list[str]] = defaultdict(list)
+    bound_by: dict[ObjectId, list[str]] = defaultdict(list)
+    per_object: dict[ObjectId, list[Finding]] = defaultdict(list)
+    excluded: dict[ObjectId, Finding] = {}
+    order: dict[ObjectId, tuple[str, ...]] = {}
+    for o in outcomes:
+        res = o.resolution
+        gw = f"{res.gateway.metadata.namespace}/{res.gateway.metadata.name}"
+        for sel in res.selected:
+            bound_by[sel].append(gw)
+            if sel not in res.excluded:
+                served_by[sel].append(gw)
+        for f in res.findings:
+            per_object[(f.kind, f.namespace, f.name)].append(f)
+        for ex, f in res.excluded.items():
+            excluded.setdefault(ex, f)
+        for (ns, name), attempts in res.order.items():
+            order.setdefault(("FallbackChain", ns, name), attempts)
+
+    out: dict[ObjectId, dict[str, Any]] = {}
+    for p in estate.providers:
+        oid: ObjectId = ("LLMProvider", p.metadata.namespace, p.metadata.name)
+        gen = p.metadata.generation
+        if not p.spec.enabled:
+            accepted = conditions.condition(
+                ACCEPTED, True, "Disabled", "spec.enabled is false: the provider renders nothing", gen
+            )
+        else:
+            accepted = _accepted(oid, gen, bound_by, served_by, per_object, excluded)
+        out[oid] = {
+            "observedGeneration": gen,
+            "conditions": [accepted],
+            "gateways": sorted(served_by.get(oid, [])),
+            "models": len(p.spec.models),
+        }
+    for c in estate.chains:
+        oid = ("FallbackChain", c.metadata.namespace, c.metadata.name)
+        gen = c.metadata.generation
+        out[oid] = {
+            "observedGeneration": gen,
+            "conditions": [_accepted(oid, gen, bound_by, served_by, per_object, excluded)],
+            "gateways": sorted(served_by.get(oid, [])),
+            "effectiveOrder": list(order.get(oid, ())),
+        }
+    for bad in estate.invalid:
+        if bad.kind == "LLMGateway":
+            continue
+        oid = (bad.kind, bad.namespace, bad.name)
+        out[oid] = _invalid(bad)
+    return out
+
+
+def _invalid(bad: objects.Invalid) -> dict[str, Any]:
+    return {
+        "observedGeneration": bad.generation,
+        "conditions": [
+            conditions.condition(
+                ACCEPTED, False, findings.INVALID_SPEC, _summary(bad.findings), bad.generation
+            )
+        ],
+    }
+
+
+def _accepted(
+    oid: ObjectId,
+    gen: int | None,
+    bound_by: Mapping[ObjectId, list[str]],
+    served_by: Mapping[ObjectId, list[str]],
+    per_object: Mapping[ObjectId, list[Finding]],
+    excluded: Mapping[ObjectId, Finding],
+) -> dict[str, Any]:
+    if not bound_by.get(oid):
+        return conditions.condition(
+            ACCEPTED,
+            False,
+            findings.NOT_SELECTED,
+            "no LLMGateway binds this object: check the gateways' spec.selector and "
+            "spec.namespaces, or this object's labels and namespace",
+            gen,
+        )
+    if oid in excluded:
+        f = excluded[oid]
+        found = sorted(set(per_object.get(oid, [])))
+        return conditions.condition(ACCEPTED, False, f.reason, _summary(found) or f.message, gen)
+    found = sorted(set(per_object.get(oid, [])))
+    gws = ", ".join(sorted(served_by.get(oid, [])))
+    if found:
+        return conditions.condition(
+            ACCEPTED, True, found[0].reason, f"served by {gws}, but {_summary(found)}", gen
+        )
+    return conditions.condition(ACCEPTED, True, ACCEPTED, f"served by {gws}", gen)
+
+
+def for_gateway(gateway: LLMGateway, outcome: pipeline.Outcome | None, rollout: Rollout) -> dict[str, Any]:
+    """A gateway's status (without transition times)."""
+    gen = gateway.metadata.generation
+    if outcome is None:
+        return {"observedGeneration": gen}
+    res = outcome.resolution
+    want = outcome.rendered.hash
+    conds = [conditions.condition(ACCEPTED, True, ACCEPTED, "the gateway's spec is valid", gen)]
+    if rollout.error is not None:
+        conds.append(conditions.condition(PROGRAMMED, False, rollout.error_reason, rollout.error, gen))
+    elif rollout.applied_hash == want:
+        conds.append(
+            conditions.condition(
+                PROGRAMMED, True, PROGRAMMED, f"revision {want[:10]} is rolled out to the Deployment", gen
+            )
+        )
+    else:
+        conds.append(
+            conditions.condition(PROGRAMMED, False, "Pending", f"revision {want[:10]} is being applied", gen)
+        )
+    conds.append(_ready(rollout.deployment, gen))
+    return {
+        "observedGeneration": gen,
+        "conditions": conds,
+        "revision": want[:10],
+        "configMap": f"{gateway.metadata.name}-config-{want[:10]}",
+        "providers": len(res.providers),
+        "models": len(res.models),
+        "chains": len(res.chains),
+        "excluded": [
+            {"kind": k, "namespace": ns, "name": n, "reason": f.reason, "message": f.message}
+            for (k, ns, n), f in sorted(res.excluded.items())
+        ],
+    }
+
+
+def for_invalid_gateway(bad: objects.Invalid) -> dict[str, Any]:
+    status = _invalid(bad)
+    status["conditions"][0]["message"] += "; the running gateway is left as it is"
+    return status
+
+
+def _ready(deployment: Mapping[str, Any] | None, gen: int | None) -> dict[str, Any]:
+    if deployment is None:
+        return conditions.condition(
+            READY, False, "NoDeployment", "the gateway Deployment does not exist yet", gen
+        )
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    available = conditions.get(status.get("conditions"), "Available")
+    progressing = conditions.get(status.get("conditions"), "Progressing")
+    observed = status.get("observedGeneration")
+    current = (deployment.get("metadata") or {}).get("generation")
+    if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return conditions.condition(
+            READY, False, "ProgressDeadlineExceeded", str(progressing.get("message", "")), gen
+        )
+    if observed is not None and current is not None and observed < current:
+        return conditions.condition(
+            READY, False, "Progressing", "the Deployment controller has not seen the change yet", gen
+        )
+    if want == 0:
+        return conditions.condition(READY, False, "ScaledToZero", "spec.replicas is 0", gen)
+    message = f"{ready}/{want} replicas ready, {updated}/{want} updated"
+    if available is not None and available.get("status") == "True" and updated >= want and ready >= want:
+        return conditions.condition(READY, True, READY, message, gen)
+    return conditions.condition(READY, False, "Progressing" if ready else "Unavailable", message, gen)

@@ -1,0 +1,1 @@
+"""kopf handlers: thin. They keep indexes of the world and wake the reconciler."""

@@ -1,0 +1,128 @@
+"""The kopf registry of llmgw: indexes of every input, and the pokes that wake the reconciler.
+
+Level-triggered: no per-field or create/update handlers. Every event on any
+input updates an index and pokes the one reconciler, which re-renders every
+gateway's whole config from the indexes. kopf starts event handlers only once
+all indexes are filled, so the first poke also says "the world is known".
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from llmgw.api import GROUP, VERSION
+from llmgw.core import desired
+from llmgw.handlers import reconciler
+
+STATE_PREFIX = "kopf.llmgateway.dev"
+OWNED = {desired.MANAGED_BY: desired.MANAGER}
+OWNED_SELECTOR = f"{desired.MANAGED_BY}={desired.MANAGER}"
+INPUT_RESOURCES = (
+    (GROUP, VERSION, "llmproviders"),
+    (GROUP, VERSION, "fallbackchains"),
+    (GROUP, VERSION, "llmgateways"),
+    ("v1", "namespaces"),
+)
+OWNED_RESOURCES = (("apps", "v1", "deployments"), ("v1", "configmaps"), ("v1", "services"))
+INDEXES = ("providers", "chains", "gateways", "namespaces", "deployments", "configmaps", "services")
+
+
+@dataclasses.dataclass
+class Options:
+    """What `llmgw run` was asked for."""
+
+    namespaces: tuple[str, ...] = ()
+    settle_seconds: float = 1.0
+    max_settle_seconds: float = 10.0
+
+
+def _raw(body: Mapping[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(dict(body))
+
+
+def build(options: Options) -> kopf.OperatorRegistry:
+    reg = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=reg)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=reg)
+    async def startup(
+        settings: kopf.OperatorSettings,
+        memo: Any,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        **_: Any,
+    ) -> None:
+        # kopf's own bookkeeping, if it ever needs any, lives under our prefix; with only
+        # index and event handlers it writes nothing to users' objects (no annotations,
+        # no finalizers), so GitOps tools see no drift from it.
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STATE_PREFIX)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=STATE_PREFIX, key="last-handled-configuration"
+        )
+        # Our Events are posted explicitly; log lines do not become Events.
+        settings.posting.level = logging.ERROR
+        settings.peering.standalone = True
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        for selector in OWNED_RESOURCES:
+            settings.watching.label_selectors[selector] = OWNED_SELECTOR
+        memo.reconciler = reconciler.Reconciler.start(memo.kube_factory(), options, logger)
+
+    @kopf.on.cleanup(registry=reg)
+    async def cleanup(memo: Any, **_: Any) -> None:
+        rec = getattr(memo, "reconciler", None)
+        if rec is not None:
+            await rec.stop()
+
+    def key(body: kopf.Body) -> tuple[str, str]:
+        return (body.metadata.namespace or "", body.metadata.name or "")
+
+    @kopf.index(GROUP, VERSION, "llmproviders", registry=reg, id="providers")
+    def providers(body: kopf.Body, **_: Any) -> Any:
+        return {key(body): _raw(body)}
+
+    @kopf.index(GROUP, VERSION, "fallbackchains", registry=reg, id="chains")
+    def chains(body: kopf.Body, **_: Any) -> Any:
+        return {key(body): _raw(body)}
+
+    @kopf.index(GROUP, VERSION, "llmgateways", registry=reg, id="gateways")
+    def gateways(body: kopf.Body, **_: Any) -> Any:
+        return {key(body): _raw(body)}
+
+    @kopf.index("v1", "namespaces", registry=reg, id="namespaces")
+    def namespaces(body: kopf.Body, **_: Any) -> Any:
+        return {body.metadata.name: dict(body.metadata.labels)}
+
+    @kopf.index("apps", "v1", "deployments", labels=OWNED, registry=reg, id="deployments")
+    def deployments(body: kopf.Body, **_: Any) -> Any:
+        return {key(body): _raw(body)}
+
+    @kopf.index("v1", "configmaps", labels=OWNED, registry=reg, id="configmaps")
+    def configmaps(body: kopf.Body, **_: Any) -> Any:
+        meta = body.metadata
+        gateway = meta.labels.get(desired.GATEWAY_LABEL, "")
+        return {(meta.namespace or "", gateway): {"name": meta.name, "annotations": dict(meta.annotations)}}
+
+    @kopf.index("v1", "services", labels=OWNED, registry=reg, id="services")
+    def services(body: kopf.Body, **_: Any) -> Any:
+        return {key(body): _raw(body)}
+
+    async def poke(memo: Any, **kwargs: Any) -> None:
+        rec: reconciler.Reconciler | None = getattr(memo, "reconciler", None)
+        if rec is not None:
+            rec.poke(reconciler.Indexes(**{name: kwargs[name] for name in INDEXES}))
+
+    for selector in INPUT_RESOURCES:
+        kopf.on.event(*selector, registry=reg, id=f"poke-{selector[-1]}")(poke)
+    for selector in OWNED_RESOURCES:
+        kopf.on.event(*selector, labels=OWNED, registry=reg, id=f"poke-{selector[-1]}")(poke)
+    return reg

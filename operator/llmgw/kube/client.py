@@ -1,0 +1,137 @@
+"""Writes to the Kubernetes API through the official client, kept off the event loop.
+
+The official client is synchronous, so every call runs in a worker thread.
+Bodies are plain dicts from `llmgw.core.desired`; patches are JSON merge
+patches of exactly the fields the operator owns. Reads come from kopf's
+watches (the indexes), so this module only writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import kubernetes
+
+from llmgw import metrics
+from llmgw.api import GROUP, VERSION
+
+MERGE_PATCH = "application/merge-patch+json"
+
+PLURALS = {
+    "LLMProvider": "llmproviders",
+    "FallbackChain": "fallbackchains",
+    "LLMGateway": "llmgateways",
+}
+
+
+class KubeError(Exception):
+    """A failed API call, with the HTTP status for callers that care (409, 404)."""
+
+    def __init__(self, verb: str, what: str, status: int, reason: str) -> None:
+        super().__init__(f"{verb} {what} failed: HTTP {status} {reason}".strip())
+        self.status = status
+
+
+@dataclasses.dataclass
+class Kube:
+    """A thin async facade over the typed APIs the operator writes through."""
+
+    api: Any
+
+    @classmethod
+    def connect(cls) -> Kube:
+        """Credentials from the pod's service account, else KUBECONFIG / ~/.kube/config."""
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except kubernetes.config.ConfigException:
+            # The client reads $KUBECONFIG at import; read it now, as kubectl does.
+            path = os.environ.get("KUBECONFIG") or None
+            kubernetes.config.load_kube_config(config_file=path)  # type: ignore[no-untyped-call]
+        return cls(kubernetes.client.ApiClient())
+
+    @property
+    def core(self) -> Any:
+        return kubernetes.client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> Any:
+        return kubernetes.client.AppsV1Api(self.api)
+
+    @property
+    def custom(self) -> Any:
+        return kubernetes.client.CustomObjectsApi(self.api)
+
+    async def _call(self, verb: str, resource: str, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            result = await asyncio.to_thread(fn, *args, **kw)
+        except kubernetes.client.ApiException as exc:
+            metrics.API_ERRORS.labels(verb, resource, str(exc.status)).inc()
+            raise KubeError(verb, what, int(exc.status or 0), str(exc.reason or "")) from None
+        except OSError as exc:  # connection refused, reset, DNS
+            metrics.API_ERRORS.labels(verb, resource, "0").inc()
+            raise KubeError(verb, what, 0, str(exc)) from None
+        metrics.API_WRITES.labels(verb, resource).inc()
+        return result
+
+    async def create(self, body: Mapping[str, Any]) -> Any:
+        kind = body["kind"]
+        ns = body["metadata"]["namespace"]
+        what = f"{kind} {ns}/{body['metadata']['name']}"
+        if kind == "ConfigMap":
+            return await self._call(
+                "create", "configmaps", what, self.core.create_namespaced_config_map, ns, body
+            )
+        if kind == "Secret":
+            return await self._call("create", "secrets", what, self.core.create_namespaced_secret, ns, body)
+        if kind == "Service":
+            return await self._call("create", "services", what, self.core.create_namespaced_service, ns, body)
+        if kind == "Deployment":
+            return await self._call(
+                "create", "deployments", what, self.apps.create_namespaced_deployment, ns, body
+            )
+        raise ValueError(f"cannot create {kind}")
+
+    async def patch(self, body: Mapping[str, Any]) -> Any:
+        kind = body["kind"]
+        ns = body["metadata"]["namespace"]
+        name = body["metadata"]["name"]
+        what = f"{kind} {ns}/{name}"
+        if kind == "Service":
+            fn = self.core.patch_namespaced_service
+            resource = "services"
+        elif kind == "Deployment":
+            fn = self.apps.patch_namespaced_deployment
+            resource = "deployments"
+        else:
+            raise ValueError(f"cannot patch {kind}")
+        return await self._call("patch", resource, what, fn, name, ns, body, _content_type=MERGE_PATCH)
+
+    async def delete_config_map(self, namespace: str, name: str) -> None:
+        await self._call(
+            "delete",
+            "configmaps",
+            f"ConfigMap {namespace}/{name}",
+            self.core.delete_namespaced_config_map,
+            name,
+            namespace,
+        )
+
+    async def patch_status(self, kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> Any:
+        plural = PLURALS[kind]
+        return await self._call(
+            "patch",
+            f"{plural}/status",
+            f"{kind} {namespace}/{name} status",
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+        )

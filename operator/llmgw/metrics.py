@@ -1,0 +1,65 @@
+"""Prometheus metrics of the operator (prometheus-client).
+
+Collectors live in their own registry so tests and several operators in one
+process do not collide; `serve` exposes it on the metrics port.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECONCILES = Counter(
+    "llmgw_reconciles",
+    "Reconciles of gateways, by kind of trigger and result.",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+RECONCILE_SECONDS = Histogram(
+    "llmgw_reconcile_duration_seconds",
+    "Time to reconcile every gateway once (gather, render, apply).",
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RENDER_SECONDS = Histogram(
+    "llmgw_render_duration_seconds",
+    "Time of the pure pipeline (validation, graph, render) per gateway.",
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+REVISION = Info(
+    "llmgw_gateway_revision",
+    "Current config revision of each gateway.",
+    ["namespace", "gateway"],
+    registry=REGISTRY,
+)
+ROLLOUTS = Counter(
+    "llmgw_rollouts",
+    "Rollouts of a gateway Deployment to a new config revision.",
+    ["namespace", "gateway"],
+    registry=REGISTRY,
+)
+INVALID_OBJECTS = Gauge(
+    "llmgw_invalid_objects",
+    "Objects left out of renders, by kind and reason.",
+    ["kind", "reason"],
+    registry=REGISTRY,
+)
+API_WRITES = Counter(
+    "llmgw_api_writes",
+    "Writes to the Kubernetes API, by verb and resource.",
+    ["verb", "resource"],
+    registry=REGISTRY,
+)
+API_ERRORS = Counter(
+    "llmgw_api_errors",
+    "Failed Kubernetes API calls, by verb, resource and HTTP status.",
+    ["verb", "resource", "status"],
+    registry=REGISTRY,
+)
+
+
+def serve(port: int) -> None:
+    """Expose /metrics on a background thread."""
+    start_http_server(port, registry=REGISTRY)

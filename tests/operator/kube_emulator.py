@@ -55,13 +55,19 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     async def _handle(self, request: Any) -> Any:
         res = request.resource
-        if res is not None and request.action in (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE):
+        if res is not None and request.action in (
+            enums.action.CREATE,
+            enums.action.UPDATE,
+            enums.action.DELETE,
+        ):
             plural = res.plural or ""
             name = request.name or (request.data or {}).get("metadata", {}).get("name", "")
             sub = f"/{request.subresource}" if getattr(request, "subresource", None) else ""
             agent = (request.headers or {}).get("User-Agent", "")
             if agent.startswith("OpenAPI-Generator"):  # the operator's writes, not the test's or kopf's
-                self.writes.append((str(request.action.name).lower(), plural + sub, request.namespace or "", name))
+                self.writes.append(
+                    (str(request.action.name).lower(), plural + sub, request.namespace or "", name)
+                )
             if request.action == enums.action.CREATE and isinstance(request.data, dict):
                 meta = request.data.setdefault("metadata", {})
                 meta.setdefault("uid", str(uuid.uuid4()))
@@ -124,6 +130,8 @@ def register(k: Emulator) -> None:
         "coordination.k8s.io/v1/leases": ("Lease", True, set()),
     }
     for key, (kind, namespaced, subs) in builtin.items():
-        k.resources[key] = kmock.ResourceInfo(kind=kind, namespaced=namespaced, verbs=VERBS, subresources=subs)
+        k.resources[key] = kmock.ResourceInfo(
+            kind=kind, namespaced=namespaced, verbs=VERBS, subresources=subs
+        )
     for key, info in crd_resources().items():
         k.resources[key] = info

@@ -101,13 +101,15 @@ class ObjectMeta(BaseModel):
         extra="ignore",
     )
 
-    name: DnsSubdomain
-    namespace: DnsLabel = "default"
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    generation: int | None = None
-    uid: str | None = None
-    resource_version: str | None = None
+    name: DnsSubdomain = Field(description="Name of the object, unique in its namespace.")
+    namespace: DnsLabel = Field(default="default", description="Namespace of the object.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels; gateways select providers and chains by them."
+    )
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations.")
+    generation: int | None = Field(default=None, description="Set by the API server.")
+    uid: str | None = Field(default=None, description="Set by the API server.")
+    resource_version: str | None = Field(default=None, description="Set by the API server.")
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

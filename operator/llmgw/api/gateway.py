@@ -96,7 +96,14 @@ class GatewaySpec(Model):
         default_factory=AllowedNamespaces,
         description="Namespaces whose providers and chains may bind to this gateway.",
     )
-    image: str = Field(default=DEFAULT_IMAGE, min_length=1, description="LiteLLM proxy image.")
+    image: str = Field(
+        default=DEFAULT_IMAGE,
+        min_length=1,
+        description=(
+            "LiteLLM proxy image. Left out, the operator runs the image it is tested with "
+            f"({DEFAULT_IMAGE}), and moves to the next one when it is upgraded."
+        ),
+    )
     replicas: int = Field(default=2, ge=0, le=100, description="Gateway pods.")
     routing_strategy: RoutingStrategy = Field(
         default="simple-shuffle", description="LiteLLM router routing_strategy."
@@ -153,11 +160,11 @@ def _checked(value: dict[str, Any], reserved: frozenset[str], hint: str) -> dict
 class ExcludedObject(Model):
     """An object the gateway left out of its render, and why."""
 
-    kind: str
-    namespace: str
-    name: str
-    reason: str
-    message: str
+    kind: str = Field(description="Kind of the object left out: LLMProvider or FallbackChain.")
+    namespace: str = Field(description="Namespace of the object left out.")
+    name: str = Field(description="Name of the object left out.")
+    reason: str = Field(description="A CamelCase word for why, e.g. FallbackCycle.")
+    message: str = Field(description="Why, for people.")
 
 
 class GatewayStatus(Model):

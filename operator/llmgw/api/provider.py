@@ -26,6 +26,10 @@ CLOUD_TYPES = frozenset({"openai", "anthropic"})
 URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
 PORT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
+MAX_MODELS_PER_PROVIDER = 1000
+MAX_ALIASES_PER_MODEL = 64
+"""Bounds that keep the CRD's CEL rules within the API server's cost budget."""
+
 BackendModelStr = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\s'\"]+$")]
 
 
@@ -37,7 +41,11 @@ class ServiceRef(Model):
         default=None, description="Namespace of the Service; defaults to the provider's namespace."
     )
     port: int | Annotated[str, StringConstraints(min_length=1, max_length=15, pattern=PORT_NAME_PATTERN)] = (
-        Field(description="Service port, by number (1-65535) or by name.")
+        Field(
+            description="Service port, by number (1-65535) or by name.",
+            # _port_range checks the number; the schema says it too (it applies to integers only).
+            json_schema_extra={"minimum": 1, "maximum": 65535},
+        )
     )
 
     @field_validator("port")
@@ -75,6 +83,7 @@ class ModelSpec(Model):
     )
     aliases: tuple[ModelNameStr, ...] = Field(
         default=(),
+        max_length=MAX_ALIASES_PER_MODEL,
         description="More names for the same model group (LiteLLM model_group_alias).",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
@@ -150,6 +159,7 @@ class ProviderSpec(Model):
     enabled: bool = Field(default=True, description="false keeps the object but renders nothing.")
     models: tuple[ModelSpec, ...] = Field(
         default=(),
+        max_length=MAX_MODELS_PER_PROVIDER,
         description="The models this provider serves.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )

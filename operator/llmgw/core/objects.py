@@ -75,9 +75,10 @@ def parse(raw: Mapping[str, Any]) -> Parsed | Invalid:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
+        errors = exc.errors(include_url=False)
         found = tuple(
             Finding(kind, namespace, name, _path(err["loc"]), findings.INVALID_SPEC, _say(err))
-            for err in exc.errors(include_url=False)
+            for err in ([e for e in errors if _for_the_value_given(e)] or errors)
         )
     meta = raw.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
@@ -91,6 +92,17 @@ def parse(raw: Mapping[str, Any]) -> Parsed | Invalid:
         generation=generation if isinstance(generation, int) else None,
         findings=tuple(sorted(set(found))),
     )
+
+
+def _for_the_value_given(err: Mapping[str, Any]) -> bool:
+    """Of the branches of a union (`port: 8000` or `port: http`), only the one for the
+    kind of value given says something useful: `'HTTP' must be an integer` does not."""
+    branch = err["loc"][-1] if err["loc"] else None
+    if branch == "int":
+        return not isinstance(err.get("input"), str)
+    if branch in ("str", "constrained-str"):
+        return isinstance(err.get("input"), str)
+    return True
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -1,0 +1,1 @@
+"""End-to-end tests: a real LiteLLM proxy on a config rendered by `llmgw render`, fake model servers."""

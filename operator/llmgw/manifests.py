@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from llmgw.api import API_VERSION
+from llmgw.api import API_VERSION, GROUP
 from llmgw.core import estate as estate_mod
 from llmgw.core import objects
 
@@ -108,7 +108,9 @@ def _take(loaded: Loaded, source: Source, raw: Mapping[str, Any]) -> None:
     api_version = raw.get("apiVersion")
     meta = raw.get("metadata") if isinstance(raw.get("metadata"), Mapping) else {}
     assert isinstance(meta, Mapping)
-    if kind in objects.KINDS and api_version == API_VERSION:
+    if kind in objects.KINDS and (api_version == API_VERSION or str(api_version).startswith(f"{GROUP}/")):
+        # Another version of our group is taken in too, so that it fails with a finding
+        # on apiVersion rather than being passed over in silence.
         loaded.raws.append(raw)
         loaded.sources.setdefault(objects.identity(raw), source)
     elif kind == "Namespace" and api_version == "v1" and isinstance(meta.get("name"), str):

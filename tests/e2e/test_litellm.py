@@ -120,15 +120,6 @@ def test_failure_without_fallback_is_reported_at_once(
     assert elapsed < 10, f"{elapsed:.1f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "renderer: LiteLLM looks fallbacks up by the model group the client asked for "
-        "(router_utils/fallback_event_handlers.py: fallback_lookup_groups), not through "
-        "model_group_alias, so router_settings needs a fallbacks entry for each alias too"
-    ),
-)
 def test_alias_follows_its_models_fallback_chain(
     client: httpx.Client, backends: dict[str, fakes.FakeBackend]
 ) -> None:

@@ -60,6 +60,45 @@ API_ERRORS = Counter(
 )
 
 
+BACKEND_READY = Gauge(
+    "llmgw_backend_ready_endpoints",
+    "Ready endpoints of each provider's Service (0 when none or missing).",
+    ["namespace", "provider"],
+    registry=REGISTRY,
+)
+DECLARED_MODELS = Gauge(
+    "llmgw_provider_declared_models",
+    "Models each provider declares.",
+    ["namespace", "provider"],
+    registry=REGISTRY,
+)
+DISCOVERED_MODELS = Gauge(
+    "llmgw_provider_discovered_models",
+    "Models each provider's backend reported at its last probe (0 when it failed).",
+    ["namespace", "provider"],
+    registry=REGISTRY,
+)
+PROBE_SECONDS = Histogram(
+    "llmgw_probe_duration_seconds",
+    "Time of one probe, by kind (models, redis).",
+    ["kind"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PROBE_ERRORS = Counter(
+    "llmgw_probe_errors",
+    "Failed probes, by kind (models, redis).",
+    ["kind"],
+    registry=REGISTRY,
+)
+CACHE_AVAILABLE = Gauge(
+    "llmgw_gateway_cache_available",
+    "Whether each gateway's Redis cache is in its config (1) or left out as unreachable (0).",
+    ["namespace", "gateway"],
+    registry=REGISTRY,
+)
+
+
 def serve(port: int) -> None:
     """Expose /metrics on a background thread."""
     start_http_server(port, registry=REGISTRY)

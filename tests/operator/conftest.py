@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import kmock
 import kube_emulator as apiserver
@@ -51,12 +52,18 @@ async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
 
 
 @pytest.fixture
+def operator_options() -> dict[str, Any]:
+    """More `registry.Options` for the operator under test; modules override it."""
+    return {}
+
+
+@pytest.fixture
 def settle() -> float:
     return 0.3
 
 
 @pytest.fixture
-async def operator(cluster: Cluster, settle: float) -> AsyncIterator[None]:
+async def operator(cluster: Cluster, settle: float, operator_options: dict[str, Any]) -> AsyncIterator[None]:
     """The real operator, started as `llmgw run` starts it, in its own thread and event loop.
 
     Its own loop, as in production: kopf treats every task of its loop as its own,
@@ -64,7 +71,9 @@ async def operator(cluster: Cluster, settle: float) -> AsyncIterator[None]:
     """
     stop = threading.Event()
     ready = threading.Event()
-    opts = registry.Options(settle_seconds=settle, max_settle_seconds=max(3.0, 10 * settle))
+    opts = registry.Options(
+        settle_seconds=settle, max_settle_seconds=max(3.0, 10 * settle), **operator_options
+    )
     errors: list[BaseException] = []
 
     def main() -> None:

@@ -40,6 +40,8 @@ class Cluster:
             base = f"{GROUP_PATH}/namespaces/{namespace}/{PLURALS[kind]}"
         elif kind == "Deployment":
             base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        elif kind == "EndpointSlice":
+            base = f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
         elif kind == "Namespace":
             return "/api/v1/namespaces" + (f"/{name}" if name else "")
         else:

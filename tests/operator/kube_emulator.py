@@ -126,6 +126,7 @@ def register(k: Emulator) -> None:
         "v1/secrets": ("Secret", True, set()),
         "v1/services": ("Service", True, set()),
         "apps/v1/deployments": ("Deployment", True, {"status"}),
+        "discovery.k8s.io/v1/endpointslices": ("EndpointSlice", True, set()),
         "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False, set()),
         "coordination.k8s.io/v1/leases": ("Lease", True, set()),
     }

@@ -16,6 +16,7 @@ from llmgw.api.common import ObjectMeta
 from llmgw.api.gateway import AllowedNamespaces, GatewaySpec, LLMGateway
 from llmgw.api.provider import LLMProvider
 from llmgw.core import findings, objects
+from llmgw.core.backends import Backends
 from llmgw.core.findings import Finding
 
 DEFAULT_GATEWAY_NAME = "llmgw"
@@ -39,6 +40,8 @@ class Estate:
     service_ports: Mapping[ServiceKey, Mapping[str, int]] = dataclasses.field(default_factory=dict)
     # Problems found while gathering (duplicate objects and the like).
     findings: tuple[Finding, ...] = ()
+    # What the operator observed of Services, endpoints, backends and caches.
+    backends: Backends = dataclasses.field(default_factory=Backends)
 
 
 def default_gateway() -> LLMGateway:
@@ -53,6 +56,7 @@ def build(
     raws: Iterable[Mapping[str, Any]],
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
     service_ports: Mapping[ServiceKey, Mapping[str, int]] | None = None,
+    backends: Backends | None = None,
 ) -> Estate:
     """Parse raw objects of our kinds into an Estate; other kinds must be filtered out first.
 
@@ -105,6 +109,7 @@ def build(
         namespaces=dict(namespaces or {}),
         service_ports=dict(service_ports or {}),
         findings=tuple(sorted(set(found))),
+        backends=backends or Backends(),
     )
 
 

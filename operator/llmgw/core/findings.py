@@ -22,6 +22,8 @@ ALIAS_CONFLICT = "AliasConflict"
 DUPLICATE_OBJECT = "DuplicateObject"
 UNRESOLVED_PORT = "UnresolvedPort"
 NOT_SELECTED = "NotSelected"
+DISCOVERY_PENDING = "DiscoveryPending"
+UNSERVABLE_MODEL = "UnservableModel"
 
 
 @dataclasses.dataclass(frozen=True, order=True)

@@ -26,7 +26,10 @@ def gateways(estate: Estate) -> tuple[LLMGateway, ...]:
     return (estate_mod.default_gateway(),)
 
 
-def run(estate: Estate, gateway: LLMGateway, *, cache_enabled: bool = True) -> Outcome:
+def run(estate: Estate, gateway: LLMGateway, *, cache_enabled: bool | None = None) -> Outcome:
+    if cache_enabled is None:
+        key = (gateway.metadata.namespace, gateway.metadata.name)
+        cache_enabled = estate.backends.cache_available.get(key, True)
     resolution = resolve.resolve(estate, gateway)
     return Outcome(resolution, render.render(resolution, cache_enabled=cache_enabled))
 

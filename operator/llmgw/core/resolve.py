@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from llmgw.api.chain import TRIGGERS, FallbackChain
 from llmgw.api.gateway import LLMGateway
-from llmgw.api.provider import LLMProvider
-from llmgw.core import findings, graph, selection
+from llmgw.api.provider import LLMProvider, ModelSpec
+from llmgw.core import backends, findings, graph, selection
 from llmgw.core.estate import Estate
 from llmgw.core.findings import Finding
 
@@ -95,7 +95,7 @@ def resolve(estate: Estate, gateway: LLMGateway) -> Resolution:
         if problem:
             exclude(problem)
             continue
-        providers.append(p)
+        providers.append(_discovered(estate, p, found))
 
     models: dict[str, list[ObjKey]] = defaultdict(list)
     for p in providers:
@@ -186,6 +186,45 @@ def resolve(estate: Estate, gateway: LLMGateway) -> Resolution:
 
 def _finding(obj: LLMProvider | FallbackChain, field: str, reason: str, message: str) -> Finding:
     return Finding(obj.kind, obj.metadata.namespace, obj.metadata.name, field, reason, message)
+
+
+def _discovered(estate: Estate, p: LLMProvider, found: list[Finding]) -> LLMProvider:
+    """A provider that declares no models serves what discovery found (nothing until it has)."""
+    if p.spec.models or not p.spec.discovery.enabled:
+        return p
+    probe = estate.backends.probes.get(key_of(p))
+    if probe is None or probe.models is None:
+        found.append(
+            _warning(
+                p,
+                "spec.models",
+                findings.DISCOVERY_PENDING,
+                "declares no models and its backend's model list is not known yet, so it serves "
+                "nothing for now"
+                + (f" ({probe.error})" if probe is not None and probe.error else "")
+                + "; the operator renders what discovery finds",
+            )
+        )
+        return p
+    good, bad = backends.servable(probe.models)
+    if bad:
+        found.append(
+            _warning(
+                p,
+                "spec.models",
+                findings.UNSERVABLE_MODEL,
+                "the backend reports models whose ids cannot be served by name: "
+                + ", ".join(repr(b) for b in bad[:5])
+                + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                + "; declare them under spec.models with a name and backendModel",
+            )
+        )
+    spec = p.spec.model_copy(update={"models": tuple(ModelSpec(name=m) for m in good)})
+    return p.model_copy(update={"spec": spec})
+
+
+def _warning(obj: LLMProvider | FallbackChain, field: str, reason: str, message: str) -> Finding:
+    return dataclasses.replace(_finding(obj, field, reason, message), severity="warning")
 
 
 def _unresolved_port(estate: Estate, p: LLMProvider) -> Finding | None:

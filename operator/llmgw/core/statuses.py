@@ -13,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmgw.api.gateway import LLMGateway
+from llmgw.api.provider import CLOUD_TYPES, LLMProvider
 from llmgw.core import conditions, findings, objects, pipeline
+from llmgw.core.backends import Probe
 from llmgw.core.estate import Estate
 from llmgw.core.findings import Finding
 
@@ -24,6 +26,9 @@ ACCEPTED = "Accepted"
 RESOLVED_REFS = "ResolvedRefs"
 PROGRAMMED = "Programmed"
 READY = "Ready"
+BACKEND_READY = "BackendReady"
+MODELS_AVAILABLE = "ModelsAvailable"
+CACHE_AVAILABLE = "CacheAvailable"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,10 +91,13 @@ def for_objects(estate: Estate, outcomes: Sequence[pipeline.Outcome]) -> dict[Ob
             accepted = _accepted(oid, gen, bound_by, served_by, per_object, excluded)
         out[oid] = {
             "observedGeneration": gen,
-            "conditions": [accepted],
+            "conditions": [accepted, *backend_conditions(estate, p)],
             "gateways": sorted(served_by.get(oid, [])),
-            "models": len(p.spec.models),
+            "models": len(p.spec.models) or len(_probe_models(estate, p)),
         }
+        probe = estate.backends.probes.get((p.metadata.namespace, p.metadata.name))
+        if p.spec.discovery.enabled and probe is not None and probe.models is not None:
+            out[oid]["discoveredModels"] = list(probe.models)
     for c in estate.chains:
         oid = ("FallbackChain", c.metadata.namespace, c.metadata.name)
         gen = c.metadata.generation
@@ -105,6 +113,107 @@ def for_objects(estate: Estate, outcomes: Sequence[pipeline.Outcome]) -> dict[Ob
         oid = (bad.kind, bad.namespace, bad.name)
         out[oid] = _invalid(bad)
     return out
+
+
+def _probe_models(estate: Estate, p: LLMProvider) -> tuple[str, ...]:
+    probe = estate.backends.probes.get((p.metadata.namespace, p.metadata.name))
+    return probe.models if probe is not None and probe.models is not None else ()
+
+
+def backend_conditions(estate: Estate, p: LLMProvider) -> list[dict[str, Any]]:
+    """ResolvedRefs (the Service exists), BackendReady (it has ready endpoints, or the
+    probe answers) and, with discovery on, ModelsAvailable (the backend serves what is declared)."""
+    gen = p.metadata.generation
+    b = estate.backends
+    out: list[dict[str, Any]] = []
+    endpoint = p.spec.endpoint
+    probe = b.probes.get((p.metadata.namespace, p.metadata.name))
+    svc = endpoint.service if endpoint is not None else None
+    if svc is not None:
+        key = (svc.namespace or p.metadata.namespace, svc.name)
+        where = f"Service {key[0]}/{key[1]}"
+        if not b.services_known:
+            out.append(
+                conditions.condition(RESOLVED_REFS, "Unknown", "NotChecked", f"{where} not looked up", gen)
+            )
+            out.append(
+                conditions.condition(BACKEND_READY, "Unknown", "NotChecked", f"{where} not looked up", gen)
+            )
+        elif key not in estate.service_ports:
+            msg = f"{where} does not exist; create it or fix spec.endpoint.service"
+            out.append(conditions.condition(RESOLVED_REFS, False, "ServiceNotFound", msg, gen))
+            out.append(conditions.condition(BACKEND_READY, False, "ServiceNotFound", msg, gen))
+        elif isinstance(svc.port, str) and svc.port not in estate.service_ports[key]:
+            msg = f"{where} has no port named {svc.port!r}"
+            out.append(conditions.condition(RESOLVED_REFS, False, "PortNotFound", msg, gen))
+            out.append(conditions.condition(BACKEND_READY, False, "PortNotFound", msg, gen))
+        else:
+            out.append(conditions.condition(RESOLVED_REFS, True, RESOLVED_REFS, f"{where} exists", gen))
+            ready = b.ready_endpoints.get(key, 0)
+            if ready:
+                out.append(
+                    conditions.condition(
+                        BACKEND_READY, True, BACKEND_READY, f"{where} has {ready} ready endpoint(s)", gen
+                    )
+                )
+            else:
+                out.append(
+                    conditions.condition(
+                        BACKEND_READY, False, "NoReadyEndpoints", f"{where} has no ready endpoints", gen
+                    )
+                )
+    elif p.spec.discovery.enabled and p.spec.type not in CLOUD_TYPES:
+        if probe is None:
+            out.append(conditions.condition(BACKEND_READY, "Unknown", "NotProbed", "not probed yet", gen))
+        elif probe.models is None:
+            out.append(
+                conditions.condition(BACKEND_READY, False, "ProbeFailed", probe.error or "probe failed", gen)
+            )
+        else:
+            out.append(
+                conditions.condition(
+                    BACKEND_READY, True, BACKEND_READY, "the backend answers its model list", gen
+                )
+            )
+    if p.spec.discovery.enabled and p.spec.type not in CLOUD_TYPES:
+        out.append(_models_available(p, probe, gen))
+    return out
+
+
+def _models_available(p: LLMProvider, probe: Probe | None, gen: int | None) -> dict[str, Any]:
+    if probe is None:
+        return conditions.condition(MODELS_AVAILABLE, "Unknown", "NotProbed", "not probed yet", gen)
+    if probe.models is None:
+        return conditions.condition(
+            MODELS_AVAILABLE, "Unknown", "ProbeFailed", probe.error or "the probe failed", gen
+        )
+    if not p.spec.models:
+        return conditions.condition(
+            MODELS_AVAILABLE,
+            True,
+            "Discovered",
+            f"serving the {len(probe.models)} model(s) the backend reports",
+            gen,
+        )
+    served = set(probe.models)
+    missing = [m.backend_id for m in p.spec.models if m.backend_id not in served]
+    if missing:
+        return conditions.condition(
+            MODELS_AVAILABLE,
+            False,
+            "ModelsMissing",
+            f"the backend does not serve {', '.join(repr(m) for m in missing)} (it serves "
+            f"{', '.join(repr(m) for m in probe.models[:10]) or 'nothing'}); requests for "
+            "them will fail until it does",
+            gen,
+        )
+    return conditions.condition(
+        MODELS_AVAILABLE,
+        True,
+        MODELS_AVAILABLE,
+        f"the backend serves all {len(p.spec.models)} declared model(s)",
+        gen,
+    )
 
 
 def _invalid(bad: objects.Invalid) -> dict[str, Any]:
@@ -148,7 +257,12 @@ def _accepted(
     return conditions.condition(ACCEPTED, True, ACCEPTED, f"served by {gws}", gen)
 
 
-def for_gateway(gateway: LLMGateway, outcome: pipeline.Outcome | None, rollout: Rollout) -> dict[str, Any]:
+def for_gateway(
+    gateway: LLMGateway,
+    outcome: pipeline.Outcome | None,
+    rollout: Rollout,
+    cache_available: bool | None = None,
+) -> dict[str, Any]:
     """A gateway's status (without transition times)."""
     gen = gateway.metadata.generation
     if outcome is None:
@@ -169,6 +283,26 @@ def for_gateway(gateway: LLMGateway, outcome: pipeline.Outcome | None, rollout: 
             conditions.condition(PROGRAMMED, False, "Pending", f"revision {want[:10]} is being applied", gen)
         )
     conds.append(_ready(rollout.deployment, gen))
+    redis = gateway.spec.cache.redis if gateway.spec.cache is not None else None
+    if redis is not None:
+        where = f"Redis {redis.host}:{redis.port}"
+        if cache_available is False:
+            conds.append(
+                conditions.condition(
+                    CACHE_AVAILABLE,
+                    False,
+                    "RedisUnreachable",
+                    f"{where} did not answer several checks in a row; the config is rendered "
+                    "without cache until it answers again",
+                    gen,
+                )
+            )
+        else:
+            conds.append(
+                conditions.condition(
+                    CACHE_AVAILABLE, True, CACHE_AVAILABLE, f"{where} answers; responses are cached", gen
+                )
+            )
     return {
         "observedGeneration": gen,
         "conditions": conds,

@@ -23,8 +23,9 @@ import kopf
 
 from llmgw import metrics
 from llmgw.api.gateway import LLMGateway
-from llmgw.core import conditions, desired, objects, pipeline, statuses
+from llmgw.core import backends, conditions, desired, objects, pipeline, statuses
 from llmgw.core import estate as estate_mod
+from llmgw.handlers import probing
 from llmgw.kube.client import Kube, KubeError
 
 Key = tuple[str, str]
@@ -42,6 +43,8 @@ class Indexes:
     deployments: Any
     configmaps: Any
     services: Any
+    backend_services: Any
+    endpointslices: Any
 
 
 def _values(index: Any) -> Iterable[Any]:
@@ -79,16 +82,30 @@ class Reconciler:
         self.previous: dict[Key, str] = {}
         self.applied: dict[Key, str] = {}
         self.announced: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self.prober: probing.Prober | None = None
+        self.referenced_services: frozenset[Key] = frozenset()
 
     @classmethod
     def start(
         cls, kube: Kube, options: Any, logger: logging.Logger | logging.LoggerAdapter[Any]
     ) -> Reconciler:
         rec = cls(kube, options, logger)
+        rec.prober = probing.Prober(
+            rec.poke,
+            logger,
+            interval_override=getattr(options, "probe_interval_seconds", None),
+            redis_interval=getattr(options, "redis_interval_seconds", 10.0),
+            redis_threshold=getattr(options, "redis_threshold", 3),
+            timeout=getattr(options, "probe_timeout_seconds", 5.0),
+            concurrency=getattr(options, "probe_concurrency", 8),
+        )
+        rec.prober.start()
         rec.task = asyncio.create_task(rec.run(), name="llmgw-reconciler")
         return rec
 
     async def stop(self) -> None:
+        if self.prober is not None:
+            await self.prober.stop()
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -132,7 +149,10 @@ class Reconciler:
         for name, store in list(idx.namespaces.items()):
             for labels in store:
                 namespaces[name] = labels
-        estate = estate_mod.build(raws, namespaces)
+        estate = estate_mod.build(raws, namespaces, *self._observed(idx))
+        if self.prober is not None:
+            self.prober.update(estate)
+        self._backend_metrics(estate)
         bodies = {objects.identity(r): r for r in raws}
         gens = {oid: (r.get("metadata") or {}).get("generation") for oid, r in bodies.items()}
         outcomes: list[pipeline.Outcome] = []
@@ -147,7 +167,7 @@ class Reconciler:
             if rollout.error is not None:
                 retry = True
             gateway_statuses[("LLMGateway", gw.metadata.namespace, gw.metadata.name)] = statuses.for_gateway(
-                gw, outcome, rollout
+                gw, outcome, rollout, estate.backends.cache_available.get(_key(gw))
             )
         for bad in estate.invalid:
             if bad.kind == "LLMGateway":
@@ -168,6 +188,35 @@ class Reconciler:
             asyncio.get_running_loop().call_later(delay, self.poke)
         else:
             self.failures = 0
+
+    def _observed(self, idx: Indexes) -> tuple[dict[Key, dict[str, int]], backends.Backends]:
+        """Services, ready endpoints, probe results and caches, as the core reads them."""
+        ports: dict[Key, dict[str, int]] = {}
+        for key, store in list(idx.backend_services.items()):
+            for named in store:
+                ports[key] = dict(named)
+        ready: dict[Key, int] = {}
+        for key, store in list(idx.endpointslices.items()):
+            ready[key] = sum(int(n) for n in store)
+        prober = self.prober
+        return ports, backends.Backends(
+            services_known=True,
+            ready_endpoints=ready,
+            probes=dict(prober.probes) if prober is not None else {},
+            cache_available=prober.cache_available() if prober is not None else {},
+        )
+
+    def _backend_metrics(self, estate: estate_mod.Estate) -> None:
+        referenced: set[Key] = set()
+        for p in estate.providers:
+            key = _key(p)
+            metrics.DECLARED_MODELS.labels(*key).set(len(p.spec.models))
+            svc = p.spec.endpoint.service if p.spec.endpoint is not None else None
+            if svc is not None:
+                skey = (svc.namespace or p.metadata.namespace, svc.name)
+                referenced.add(skey)
+                metrics.BACKEND_READY.labels(*key).set(estate.backends.ready_endpoints.get(skey, 0))
+        self.referenced_services = frozenset(referenced)
 
     async def _write_status(
         self, oid: tuple[str, str, str], body: Mapping[str, Any], status: dict[str, Any]
@@ -350,6 +399,10 @@ class Reconciler:
         result = await self.kube.patch(body)
         self.written_specs[(key, body["kind"])] = meta["annotations"][desired.SPEC_HASH]
         return _plain(self.kube, result)
+
+
+def _key(obj: Any) -> Key:
+    return (obj.metadata.namespace, obj.metadata.name)
 
 
 def _plain(kube: Kube, result: Any) -> Any:

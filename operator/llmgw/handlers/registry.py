@@ -30,7 +30,18 @@ INPUT_RESOURCES = (
     ("v1", "namespaces"),
 )
 OWNED_RESOURCES = (("apps", "v1", "deployments"), ("v1", "configmaps"), ("v1", "services"))
-INDEXES = ("providers", "chains", "gateways", "namespaces", "deployments", "configmaps", "services")
+INDEXES = (
+    "providers",
+    "chains",
+    "gateways",
+    "namespaces",
+    "deployments",
+    "configmaps",
+    "services",
+    "backend_services",
+    "endpointslices",
+)
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
 @dataclasses.dataclass
@@ -40,6 +51,13 @@ class Options:
     namespaces: tuple[str, ...] = ()
     settle_seconds: float = 1.0
     max_settle_seconds: float = 10.0
+    probe_interval_seconds: float | None = None
+    """Overrides every provider's discovery interval (tests, or a cluster-wide policy)."""
+    redis_interval_seconds: float = 10.0
+    """Seconds between Redis checks; the cache goes after `redis_threshold` failed checks."""
+    redis_threshold: int = 3
+    probe_timeout_seconds: float = 5.0
+    probe_concurrency: int = 8
 
 
 def _raw(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,8 +91,11 @@ def build(options: Options) -> kopf.OperatorRegistry:
         settings.peering.standalone = True
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        # Deployments and ConfigMaps are watched only where we own them (a server-side
+        # filter); Services all, since providers name backend Services too.
         for selector in OWNED_RESOURCES:
-            settings.watching.label_selectors[selector] = OWNED_SELECTOR
+            if selector[-1] != "services":
+                settings.watching.label_selectors[selector] = OWNED_SELECTOR
         memo.reconciler = reconciler.Reconciler.start(memo.kube_factory(), options, logger)
 
     @kopf.on.cleanup(registry=reg)
@@ -116,13 +137,52 @@ def build(options: Options) -> kopf.OperatorRegistry:
     def services(body: kopf.Body, **_: Any) -> Any:
         return {key(body): _raw(body)}
 
+    @kopf.index("v1", "services", registry=reg, id="backend_services")
+    def backend_services(body: kopf.Body, spec: kopf.Spec, **_: Any) -> Any:
+        ports = {
+            p["name"]: p["port"]
+            for p in spec.get("ports") or ()
+            if isinstance(p, Mapping) and p.get("name") and isinstance(p.get("port"), int)
+        }
+        return {key(body): ports}
+
+    @kopf.index("discovery.k8s.io", "v1", "endpointslices", registry=reg, id="endpointslices")
+    def endpointslices(body: kopf.Body, **_: Any) -> Any:
+        service = body.metadata.labels.get(SERVICE_NAME_LABEL)
+        if not service:
+            return None
+        ready = sum(
+            1
+            for e in body.get("endpoints") or ()
+            if isinstance(e, Mapping) and ((e.get("conditions") or {}).get("ready") is not False)
+        )
+        return {(body.metadata.namespace or "", service): ready}
+
+    def _indexes(kwargs: Mapping[str, Any]) -> reconciler.Indexes:
+        return reconciler.Indexes(**{name: kwargs[name] for name in INDEXES})
+
     async def poke(memo: Any, **kwargs: Any) -> None:
         rec: reconciler.Reconciler | None = getattr(memo, "reconciler", None)
         if rec is not None:
-            rec.poke(reconciler.Indexes(**{name: kwargs[name] for name in INDEXES}))
+            rec.poke(_indexes(kwargs))
+
+    async def poke_backend(memo: Any, body: kopf.Body, **kwargs: Any) -> None:
+        """Services and EndpointSlices wake the reconciler only when a provider names them."""
+        rec: reconciler.Reconciler | None = getattr(memo, "reconciler", None)
+        if rec is None:
+            return
+        name = body.metadata.labels.get(SERVICE_NAME_LABEL) or body.metadata.name
+        if (body.metadata.namespace or "", name) in rec.referenced_services:
+            rec.poke(_indexes(kwargs))
+        else:
+            rec.indexes = _indexes(kwargs)
 
     for selector in INPUT_RESOURCES:
         kopf.on.event(*selector, registry=reg, id=f"poke-{selector[-1]}")(poke)
     for selector in OWNED_RESOURCES:
         kopf.on.event(*selector, labels=OWNED, registry=reg, id=f"poke-{selector[-1]}")(poke)
+    kopf.on.event("v1", "services", registry=reg, id="poke-backend-services")(poke_backend)
+    kopf.on.event("discovery.k8s.io", "v1", "endpointslices", registry=reg, id="poke-endpointslices")(
+        poke_backend
+    )
     return reg

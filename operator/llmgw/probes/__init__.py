@@ -1,0 +1,1 @@
+"""Probes of the world outside Kubernetes objects: backends' model lists, Redis."""

@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-LITELLM_VENV ?= .venv-litellm
+LITELLM_VENV ?= $(abspath .venv-litellm)
 BENCH_ARGS ?= --repeat 5
 
 .PHONY: quickstart test lint unit integration e2e bench bench-operator crds schema clean help

@@ -134,7 +134,7 @@ def test_names_and_version(kind: crdgen.Kind, plural: str, short: str) -> None:
 @pytest.mark.parametrize(
     ("kind", "columns"),
     [
-        ("LLMProvider", ["Type", "Models", "Accepted", "Enabled", "Age"]),
+        ("LLMProvider", ["Type", "Models", "Accepted", "Backend", "Enabled", "Age"]),
         ("FallbackChain", ["Model", "Trigger", "Accepted", "Order", "Age"]),
         ("LLMGateway", ["Ready", "Revision", "Providers", "Models", "Chains", "Age"]),
     ],

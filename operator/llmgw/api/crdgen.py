@@ -94,6 +94,12 @@ _KIND_INFO: Final[Mapping[Kind, _KindInfo]] = {
             _column("Type", ".spec.type", "string", "Kind of backend."),
             _column("Models", ".status.models", "integer", "Number of models served."),
             _column("Accepted", _condition("Accepted"), "string", "Valid and taken in."),
+            _column(
+                "Backend",
+                _condition("BackendReady"),
+                "string",
+                "The Service has ready endpoints / the backend answers.",
+            ),
             _column("Enabled", ".spec.enabled", "boolean", "false renders nothing.", 1),
             _AGE,
         ),

@@ -182,9 +182,15 @@ class ProviderStatus(Model):
     """What the operator made of the provider."""
 
     observed_generation: int | None = Field(default=None, description="Last generation seen.")
-    conditions: Conditions = Field(default=(), description="Accepted, ResolvedRefs, BackendReady.")
+    conditions: Conditions = Field(
+        default=(),
+        description="Accepted, ResolvedRefs, BackendReady and, with discovery on, ModelsAvailable.",
+    )
     gateways: tuple[str, ...] = Field(default=(), description="Gateways serving this provider.")
     models: int | None = Field(default=None, description="Number of models served.")
+    discovered_models: tuple[str, ...] = Field(
+        default=(), description="The model ids the backend reported at the last discovery probe."
+    )
 
 
 class LLMProvider(Model):

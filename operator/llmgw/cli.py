@@ -100,6 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--health-port", type=int, default=8081)
     run.add_argument("--settle-seconds", type=float, default=1.0)
     run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument(
+        "--watch-secret-versions",
+        action="store_true",
+        help="watch Secrets' metadata so rolloutOnSecretChange works (needs list/watch on Secrets)",
+    )
+    run.add_argument(
+        "--probe-interval-seconds",
+        type=float,
+        default=None,
+        help="probe every provider's model list this often, whatever its discovery.intervalSeconds",
+    )
     run.add_argument("--verbose", "-v", action="store_true")
     run.set_defaults(func=_run)
     return p

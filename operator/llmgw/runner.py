@@ -19,6 +19,8 @@ def options(args: argparse.Namespace) -> registry.Options:
         namespaces=tuple(args.namespace),
         settle_seconds=args.settle_seconds,
         max_settle_seconds=max(10 * args.settle_seconds, 5.0),
+        watch_secret_versions=args.watch_secret_versions,
+        probe_interval_seconds=args.probe_interval_seconds,
     )
 
 

@@ -122,6 +122,14 @@ class GatewaySpec(Model):
         default=10, ge=2, le=100, description="Config revisions kept, current included."
     )
     rollout: Rollout = Field(default_factory=Rollout, description="Rollout and rollback.")
+    rollout_on_secret_change: bool = Field(
+        default=False,
+        description=(
+            "Roll the gateway when a Secret it reads (API keys, master key, Redis password) "
+            "changes: LiteLLM reads keys only at start. Needs the operator to watch Secret "
+            "metadata (chart value secretVersions.watch); it never reads Secret data."
+        ),
+    )
     resources: Resources | None = Field(default=None, description="Gateway container resources.")
     router_settings: dict[str, Any] = Field(
         default_factory=dict,

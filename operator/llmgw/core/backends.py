@@ -42,6 +42,8 @@ class Backends:
     """Provider -> its last discovery probe."""
     cache_available: Mapping[ObjKey, bool] = dataclasses.field(default_factory=dict)
     """Gateway -> whether its Redis is up (after hysteresis); absent means assume up."""
+    secret_versions: Mapping[ObjKey, str] = dataclasses.field(default_factory=dict)
+    """Secret -> its resourceVersion, where the operator watches Secret metadata."""
 
 
 def servable(ids: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -221,5 +221,14 @@ def _header(resolution: Resolution, env: tuple[EnvVar, ...]) -> str:
         f"# LiteLLM proxy config rendered by llmgw for LLMGateway {gw.namespace}/{gw.name}.",
         "# Do not edit: the operator owns it. Environment variables from Secrets:",
     ]
-    lines += [f"#   {e.name}: Secret {e.secret}, key {e.key}" for e in env]
+    # With rolloutOnSecretChange, the Secrets' versions are part of the revision: a
+    # rotated key makes a new revision, and the revision says which versions it saw.
+    versions = resolution.secret_versions if resolution.gateway.spec.rollout_on_secret_change else {}
+    generated = resolution.gateway.spec.master_key_secret_ref is None
+    for e in env:
+        # The generated master key is the operator's own and never rotates under it.
+        own = generated and e.name == MASTER_KEY_ENV
+        version = None if own else versions.get((gw.namespace, e.secret))
+        seen = f" (resourceVersion {version})" if version is not None else ""
+        lines.append(f"#   {e.name}: Secret {e.secret}, key {e.key}{seen}")
     return "\n".join(lines) + "\n"

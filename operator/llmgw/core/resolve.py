@@ -60,6 +60,8 @@ class Resolution:
     """Every object of ours (valid or not) bound to this gateway."""
     service_ports: Mapping[tuple[str, str], Mapping[str, int]]
     """Named ports of the Services the providers use, where known."""
+    secret_versions: Mapping[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    """resourceVersion of Secrets, where watched (for rolloutOnSecretChange)."""
 
 
 def resolve(estate: Estate, gateway: LLMGateway) -> Resolution:
@@ -181,6 +183,7 @@ def resolve(estate: Estate, gateway: LLMGateway) -> Resolution:
         excluded=excluded,
         selected=frozenset(selected),
         service_ports=estate.service_ports,
+        secret_versions=estate.backends.secret_versions,
     )
 
 

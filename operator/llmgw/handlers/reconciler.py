@@ -23,7 +23,7 @@ import kopf
 
 from llmgw import metrics
 from llmgw.api.gateway import LLMGateway
-from llmgw.core import backends, conditions, desired, objects, pipeline, statuses
+from llmgw.core import backends, conditions, desired, objects, pipeline, render, statuses
 from llmgw.core import estate as estate_mod
 from llmgw.handlers import probing
 from llmgw.kube.client import Kube, KubeError
@@ -45,6 +45,7 @@ class Indexes:
     services: Any
     backend_services: Any
     endpointslices: Any
+    secret_versions: Any = None
 
 
 def _values(index: Any) -> Iterable[Any]:
@@ -84,6 +85,7 @@ class Reconciler:
         self.announced: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.prober: probing.Prober | None = None
         self.referenced_services: frozenset[Key] = frozenset()
+        self.referenced_secrets: frozenset[Key] = frozenset()
 
     @classmethod
     def start(
@@ -198,8 +200,13 @@ class Reconciler:
         ready: dict[Key, int] = {}
         for key, store in list(idx.endpointslices.items()):
             ready[key] = sum(int(n) for n in store)
+        versions: dict[Key, str] = {}
+        for key, store in list((idx.secret_versions or {}).items()):
+            for version in store:
+                versions[key] = str(version)
         prober = self.prober
         return ports, backends.Backends(
+            secret_versions=versions,
             services_known=True,
             ready_endpoints=ready,
             probes=dict(prober.probes) if prober is not None else {},
@@ -217,6 +224,12 @@ class Reconciler:
                 referenced.add(skey)
                 metrics.BACKEND_READY.labels(*key).set(estate.backends.ready_endpoints.get(skey, 0))
         self.referenced_services = frozenset(referenced)
+        self.referenced_secrets = frozenset(
+            (gw.metadata.namespace, ref.name)
+            for gw in estate.gateways
+            if gw.spec.rollout_on_secret_change
+            for ref in _secret_refs(estate, gw)
+        )
 
     async def _write_status(
         self, oid: tuple[str, str, str], body: Mapping[str, Any], status: dict[str, Any]
@@ -399,6 +412,19 @@ class Reconciler:
         result = await self.kube.patch(body)
         self.written_specs[(key, body["kind"])] = meta["annotations"][desired.SPEC_HASH]
         return _plain(self.kube, result)
+
+
+def _secret_refs(estate: estate_mod.Estate, gw: LLMGateway) -> list[Any]:
+    """Every Secret key a gateway's pods read: API keys, master key, Redis password."""
+    refs = [render.master_key_ref(gw)]
+    refs += [p.spec.api_key_secret_ref for p in estate.providers if p.spec.api_key_secret_ref]
+    if (
+        gw.spec.cache is not None
+        and gw.spec.cache.redis is not None
+        and gw.spec.cache.redis.password_secret_ref
+    ):
+        refs.append(gw.spec.cache.redis.password_secret_ref)
+    return refs
 
 
 def _key(obj: Any) -> Key:

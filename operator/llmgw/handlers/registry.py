@@ -58,6 +58,8 @@ class Options:
     redis_threshold: int = 3
     probe_timeout_seconds: float = 5.0
     probe_concurrency: int = 8
+    watch_secret_versions: bool = False
+    """Watch Secrets' metadata for gateways with rolloutOnSecretChange (needs list/watch on Secrets)."""
 
 
 def _raw(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,8 +160,28 @@ def build(options: Options) -> kopf.OperatorRegistry:
         )
         return {(body.metadata.namespace or "", service): ready}
 
+    async def poke_secret(memo: Any, body: kopf.Body, **kwargs: Any) -> None:
+        rec: reconciler.Reconciler | None = getattr(memo, "reconciler", None)
+        if rec is None:
+            return
+        if key(body) in rec.referenced_secrets:
+            rec.poke(_indexes(kwargs))
+        else:
+            rec.indexes = _indexes(kwargs)
+
+    if options.watch_secret_versions:
+
+        @kopf.index("v1", "secrets", registry=reg, id="secret_versions")
+        def secret_versions(body: kopf.Body, **_: Any) -> Any:
+            # Only the version: the data that came with the event is never looked at.
+            return {key(body): body.metadata.get("resourceVersion", "")}
+
+        kopf.on.event("v1", "secrets", registry=reg, id="poke-secrets")(poke_secret)
+
     def _indexes(kwargs: Mapping[str, Any]) -> reconciler.Indexes:
-        return reconciler.Indexes(**{name: kwargs[name] for name in INDEXES})
+        return reconciler.Indexes(
+            **{name: kwargs[name] for name in INDEXES}, secret_versions=kwargs.get("secret_versions")
+        )
 
     async def poke(memo: Any, **kwargs: Any) -> None:
         rec: reconciler.Reconciler | None = getattr(memo, "reconciler", None)

@@ -32,6 +32,7 @@ lint: $(BIN)/llmgw ## ruff, mypy --strict and the layer contracts
 	$(BIN)/lint-imports
 
 test: $(BIN)/llmgw $(LITELLM_VENV)/bin/litellm lint ## every test, with the coverage floor (85%)
+	scripts/install-redis.sh
 	LLMGW_LITELLM_VENV=$(LITELLM_VENV) $(BIN)/pytest --cov --cov-report=term -q
 
 unit: $(BIN)/llmgw ## the fast suites only
@@ -41,6 +42,7 @@ integration: $(BIN)/llmgw ## the operator against an API server (kmock)
 	$(BIN)/pytest -q -m integration
 
 e2e: $(BIN)/llmgw $(LITELLM_VENV)/bin/litellm ## a real LiteLLM proxy on the rendered config
+	scripts/install-redis.sh
 	LLMGW_LITELLM_VENV=$(LITELLM_VENV) $(BIN)/pytest -q -m e2e
 
 bench: $(BIN)/llmgw ## render 10,000 models / 5,000 chains against a PyYAML floor

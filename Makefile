@@ -31,7 +31,7 @@ lint: $(BIN)/llmgw ## ruff, mypy --strict and the layer contracts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(BIN)/llmgw $(LITELLM_VENV)/bin/litellm lint ## every test, with the coverage floor (85%)
+test: $(BIN)/llmgw $(LITELLM_VENV)/bin/litellm tools lint ## every test, with the coverage floor (85%)
 	scripts/install-redis.sh
 	LLMGW_LITELLM_VENV=$(LITELLM_VENV) $(BIN)/pytest --cov --cov-report=term -q
 
@@ -57,3 +57,15 @@ crds: $(BIN)/llmgw ## regenerate crds/ and schemas/ from the models
 
 clean:
 	rm -rf $(VENV) $(LITELLM_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build *.egg-info
+
+.PHONY: tools chart-crds deploy
+
+tools: ## helm and kubectl in .tools/bin, for the deploy tests (scripts/install-tools.sh)
+	scripts/install-tools.sh
+
+chart-crds: $(BIN)/llmgw ## refresh the CRD copies in the Helm chart and in config/crd from the models
+	$(BIN)/llmgw crds --output-dir charts/llmgw/files/crds
+	$(BIN)/llmgw crds --output-dir config/crd/bases
+
+deploy: $(BIN)/llmgw tools ## the deploy suite: chart, kustomize, RBAC, Argo CD, dashboard, Dockerfile
+	$(BIN)/pytest -q tests/deploy

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -101,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--settle-seconds", type=float, default=1.0)
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument(
+        "--leader-election",
+        action="store_true",
+        help="act only while holding a coordination Lease (run several replicas; one acts)",
+    )
+    run.add_argument("--leader-election-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    run.add_argument("--leader-election-name", default="llmgw-operator")
+    run.add_argument("--identity", default=None, help="this replica's name in the Lease (default: pod name)")
+    run.add_argument(
         "--watch-secret-versions",
         action="store_true",
         help="watch Secrets' metadata so rolloutOnSecretChange works (needs list/watch on Secrets)",
@@ -110,6 +119,30 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="probe every provider's model list this often, whatever its discovery.intervalSeconds",
+    )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="serve the validating admission webhook and manage validating.llmgateway.dev",
+    )
+    run.add_argument("--webhook-port", type=int, default=9443, help="port of the webhook (HTTPS)")
+    run.add_argument(
+        "--webhook-host",
+        default=None,
+        metavar="NAME",
+        help="name the API server reaches the webhook by, e.g. llmgw-webhook.llmgw-system.svc",
+    )
+    run.add_argument(
+        "--webhook-cert-dir",
+        default=None,
+        metavar="DIR",
+        help="tls.crt, tls.key and ca.crt (a cert-manager Secret mounted); self-signed if left out",
+    )
+    run.add_argument(
+        "--webhook-failure-policy",
+        choices=("Ignore", "Fail"),
+        default="Ignore",
+        help="what the API server does when the webhook cannot answer (Ignore: admit)",
     )
     run.add_argument("--verbose", "-v", action="store_true")
     run.set_defaults(func=_run)

@@ -97,6 +97,30 @@ CACHE_AVAILABLE = Gauge(
     ["namespace", "gateway"],
     registry=REGISTRY,
 )
+ROLLBACKS = Counter(
+    "llmgw_rollbacks",
+    "Automatic rollbacks of a gateway to its last available revision, by why the new one failed.",
+    ["namespace", "gateway", "reason"],
+    registry=REGISTRY,
+)
+ROLLOUT_FAILURES = Counter(
+    "llmgw_rollout_failures",
+    "Revisions that failed to become available and were not rolled back, by reason.",
+    ["namespace", "gateway", "reason"],
+    registry=REGISTRY,
+)
+ADMISSION_REVIEWS = Counter(
+    "llmgw_admission_reviews",
+    "Admission reviews answered by the webhook, by kind and result (allowed, denied).",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+ADMISSION_SECONDS = Histogram(
+    "llmgw_admission_duration_seconds",
+    "Time to decide one admission review.",
+    registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
 
 
 def serve(port: int) -> None:

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import kopf
+from aiohttp import web
 
 from llmgw import metrics
 from llmgw.handlers import registry
@@ -21,6 +22,15 @@ def options(args: argparse.Namespace) -> registry.Options:
         max_settle_seconds=max(10 * args.settle_seconds, 5.0),
         watch_secret_versions=args.watch_secret_versions,
         probe_interval_seconds=args.probe_interval_seconds,
+        webhook=args.webhook,
+        webhook_port=args.webhook_port,
+        webhook_host=args.webhook_host,
+        webhook_cert_dir=args.webhook_cert_dir,
+        webhook_failure_policy=args.webhook_failure_policy,
+        leader_election=args.leader_election,
+        lease_namespace=args.leader_election_namespace,
+        lease_name=args.leader_election_name,
+        identity=args.identity,
     )
 
 
@@ -31,27 +41,61 @@ def run(args: argparse.Namespace) -> int:
         log_refkey="object" if args.log_format == "json" else None,
     )
     metrics.serve(args.metrics_port)
-    asyncio.run(operate(options(args), liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz"))
+    asyncio.run(operate(options(args), health_port=args.health_port))
     return 0
 
 
 async def operate(
     opts: registry.Options,
     *,
-    liveness_endpoint: str | None = None,
+    health_port: int | None = None,
     stop_flag: asyncio.Event | threading.Event | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
     kube_factory: Any = None,
 ) -> None:
     """Run the operator until stopped; tests call this, `llmgw run` too."""
     memo = kopf.Memo(kube_factory=kube_factory or Kube.connect)
-    await kopf.operator(
-        registry=registry.build(opts),
-        clusterwide=not opts.namespaces,
-        namespaces=list(opts.namespaces),
-        standalone=True,
-        liveness_endpoint=liveness_endpoint,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-        memo=memo,
-    )
+    health = await _serve_health(health_port, memo, opts) if health_port is not None else None
+    try:
+        await kopf.operator(
+            registry=registry.build(opts),
+            clusterwide=not opts.namespaces,
+            namespaces=list(opts.namespaces),
+            standalone=True,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+            memo=memo,
+        )
+    finally:
+        if health is not None:
+            await health.cleanup()
+
+
+async def _serve_health(port: int, memo: Any, opts: registry.Options) -> web.AppRunner:
+    """`/healthz`: 200 while the loop runs and the watches deliver; 503 for a zombie.
+
+    With leader election on, every replica sees the Lease renewed every few
+    seconds through its watch; when it has seen none for twice the Lease's
+    duration, its watches are stalled and the kubelet should restart it.
+    """
+    stale_after = 2 * opts.lease_duration_seconds
+
+    async def healthz(request: web.Request) -> web.Response:
+        elector = getattr(memo, "elector", None)
+        body: dict[str, Any] = {"status": "ok"}
+        # The Lease is seen only where the operator watches: cluster-wide, or its own namespace.
+        sees_lease = not opts.namespaces or opts.lease_namespace in opts.namespaces
+        if elector is not None and sees_lease:
+            age = elector.watch_age()
+            body.update(leader=elector.is_leader, watchAgeSeconds=round(age, 1))
+            if age > stale_after:
+                body["status"] = f"no Lease renewal seen through the watch for {age:.0f} s"
+                return web.json_response(body, status=503)
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    return runner

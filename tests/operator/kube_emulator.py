@@ -24,7 +24,9 @@ import kmock
 import yaml
 from kmock._internal import dicts as kdicts
 from kmock._internal import enums
+from kmock._internal import k8s as kk8s
 from kmock._internal import parsing as kparsing
+from kmock._internal.k8s import KubernetesObjectConflictError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +43,27 @@ def _parse_namespaces(path: str) -> Any:
 
 
 kparsing.parse_path = _parse_namespaces
+
+_guess_k8s = kparsing.guess_k8s
+
+
+def _guess_with_put(k8s: Any, method: Any, query: Any) -> Any:
+    """kmock knows no PUT; a replace of a named object is an update here (merged, not replaced)."""
+    if k8s.group is not None and k8s.name is not None and method == enums.method.PUT:
+        return enums.action.UPDATE
+    return _guess_k8s(k8s, method, query)
+
+
+kparsing.guess_k8s = _guess_with_put
 VERBS = {"list", "watch", "get", "create", "patch", "update", "delete"}
+
+
+_REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+_GONE = {"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 410, "reason": "Expired"}
+
+
+class WatchDropped(Exception):
+    """Put into a watch bus by `Emulator.drop_watches`: ends each stream that reads it."""
 
 
 class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
@@ -50,11 +72,26 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.rv = itertools.count(1)
-        self.writes: list[tuple[str, str, str, str]] = []  # (verb, plural, namespace, name)
+        self.writes: list[tuple[str, str, str, str]] = []
+        self.agents: list[str] = []  # the User-Agent of each write, in step with `writes`
+        self.silence_watches = (
+            False  # a zombie API: streams stay open, events stop  # (verb, plural, namespace, name)
+        )
         self.faults: collections.deque[int] = collections.deque()
+        # Fault injection: each queued status answers the operator's next write instead of
+        # the write (a 409 to a create is answered after it, as for a retry of a create whose
+        # answer was lost). `injected`: (status, verb, resource, namespace, name) of each.
+        self.injected: list[tuple[int, str, str, str, str]] = []
 
     async def _handle(self, request: Any) -> Any:
+        # kmock matches each request against every request served before (by identity), and
+        # each reaction keeps the requests it served: both grow without end, which makes long
+        # runs quadratic. Only the request being served (the last one) is needed.
+        del self._requests[:-64]
+        for payload in self._payloads:
+            del payload._requests[:-64]
         res = request.resource
+        conflict_after = False
         if res is not None and request.action in (
             enums.action.CREATE,
             enums.action.UPDATE,
@@ -64,12 +101,22 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             name = request.name or (request.data or {}).get("metadata", {}).get("name", "")
             sub = f"/{request.subresource}" if getattr(request, "subresource", None) else ""
             agent = (request.headers or {}).get("User-Agent", "")
-            if agent.startswith("OpenAPI-Generator"):  # the operator's writes, not the test's or kopf's
+            if agent.startswith(("OpenAPI-Generator", "llmgw/")):  # the operator's writes, not kopf's
+                if self.faults and plural not in ("leases", "events"):
+                    code = self.faults.popleft()
+                    verb = str(request.action.name).lower()
+                    self.injected.append((code, verb, plural + sub, request.namespace or "", name))
+                    conflict_after = code == 409 and request.action == enums.action.CREATE
+                    if not conflict_after:
+                        raise kk8s.KubernetesError(status=code, reason=_REASONS.get(code), message="injected")
                 self.writes.append(
                     (str(request.action.name).lower(), plural + sub, request.namespace or "", name)
                 )
+                self.agents.append(agent)
             if request.action == enums.action.CREATE and isinstance(request.data, dict):
                 meta = request.data.setdefault("metadata", {})
+                if not meta.get("name") and meta.get("generateName"):  # kopf's Events use it
+                    meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
                 meta.setdefault("uid", str(uuid.uuid4()))
                 meta.setdefault(
                     "creationTimestamp", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -80,6 +127,12 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 key = (res, request.namespace, request.name)
                 if key in self.objects and not self.objects[key].deleted:
                     old = self.objects[key].raw
+                    # Optimistic concurrency, as the API server does it for a replace that
+                    # names the resourceVersion it read (leader election relies on it).
+                    wanted = (request.data.get("metadata") or {}).get("resourceVersion")
+                    have = (old.get("metadata") or {}).get("resourceVersion")
+                    if wanted is not None and wanted != have:
+                        raise KubernetesObjectConflictError()
                     new = kdicts.patch_dict(copy.deepcopy(old), copy.deepcopy(request.data))
                     meta = request.data.setdefault("metadata", {})
                     generation = old.get("metadata", {}).get("generation", 1)
@@ -88,6 +141,8 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                     meta["generation"] = generation
                     meta["resourceVersion"] = str(next(self.rv))
         response = await super()._handle(request)
+        if conflict_after:
+            raise kk8s.KubernetesObjectConflictError()
         if (
             res is not None
             and request.action == enums.action.CREATE
@@ -96,6 +151,28 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         ):
             response.set_status(201)  # the real API server answers 201 Created
         return response
+
+    async def _serve_watch(self, request: Any) -> Any:
+        async for event in super()._serve_watch(request):
+            if self.silence_watches and event:
+                continue
+            yield event
+
+    async def drop_watches(self, *, gone: bool = False) -> int:
+        """End every open watch stream, as a restarting API server or a broken connection does;
+        with `gone`, answer `410 Gone` first (the resourceVersion expired: clients list again).
+        Returns the number of streams ended."""
+        item: Any = {"type": "ERROR", "object": _GONE} if gone else WatchDropped()
+        ended = 0
+        for bus in list(self._buses.values()):
+            if bus.consumer_count:
+                ended += bus.consumer_count
+                await bus.put(item)
+        return ended
+
+    async def _stream_error(self, exc: Exception, raw_response: Any) -> None:
+        if not isinstance(exc, WatchDropped):  # a dropped stream just ends, with no error event
+            await super()._stream_error(exc, raw_response)
 
     def count(self, *, exclude: tuple[str, ...] = ("events", "leases", "kopfpeerings")) -> int:
         return sum(1 for w in self.writes if w[1].split("/")[0] not in exclude)
@@ -129,6 +206,14 @@ def register(k: Emulator) -> None:
         "discovery.k8s.io/v1/endpointslices": ("EndpointSlice", True, set()),
         "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False, set()),
         "coordination.k8s.io/v1/leases": ("Lease", True, set()),
+        # Gateway pods, for rollout watching (no controller makes them: tests create them).
+        "v1/pods": ("Pod", True, {"status"}),
+        # kopf manages the webhook's configuration when the webhook is on.
+        "admissionregistration.k8s.io/v1/validatingwebhookconfigurations": (
+            "ValidatingWebhookConfiguration",
+            False,
+            set(),
+        ),
     }
     for key, (kind, namespaced, subs) in builtin.items():
         k.resources[key] = kmock.ResourceInfo(

@@ -175,11 +175,32 @@ class ExcludedObject(Model):
     message: str = Field(description="Why, for people.")
 
 
+RevisionOutcome = Literal["Progressing", "Available", "Failed", "RolledBack", "Superseded"]
+
+
+class RevisionRecord(Model):
+    """One config revision the gateway Deployment was pointed at, and how it went."""
+
+    revision: str = Field(
+        description="First 10 hex digits of the config hash; its ConfigMap is <gateway>-config-<revision>."
+    )
+    time: str = Field(description="When the Deployment was last pointed at it (RFC 3339).")
+    outcome: RevisionOutcome = Field(
+        description=(
+            "Progressing (not yet available), Available (became available: a rollback target), "
+            "Failed (did not become available in time), RolledBack (failed, and the gateway went "
+            "back to the last available revision), or Superseded (replaced before it became available)."
+        )
+    )
+    reason: str | None = Field(default=None, description="Why it failed, e.g. CrashLoopBackOff.")
+    message: str | None = Field(default=None, description="What failed, for people.")
+
+
 class GatewayStatus(Model):
     """What the gateway serves and which revision runs."""
 
     observed_generation: int | None = Field(default=None, description="Last generation seen.")
-    conditions: Conditions = Field(default=(), description="Accepted, Programmed, Ready.")
+    conditions: Conditions = Field(default=(), description="Accepted, Programmed, Ready, RolledBack.")
     revision: str | None = Field(default=None, description="Current config revision (hash).")
     config_map: str | None = Field(default=None, description="ConfigMap of the current revision.")
     providers: int | None = Field(default=None, description="Providers served.")
@@ -187,6 +208,13 @@ class GatewayStatus(Model):
     chains: int | None = Field(default=None, description="Fallback chains served.")
     excluded: tuple[ExcludedObject, ...] = Field(
         default=(), description="Objects left out of the render, with the reason."
+    )
+    history: tuple[RevisionRecord, ...] = Field(
+        default=(),
+        description=(
+            "The last revisionHistoryLimit revisions rolled out, newest first; the first is the one "
+            "the Deployment runs. A revision that failed is not rolled out again until the inputs change."
+        ),
     )
 
 

@@ -23,6 +23,8 @@ CONFIG_HASH = "llmgateway.dev/config-hash"
 SPEC_HASH = "llmgateway.dev/spec-hash"
 SEQUENCE = "llmgateway.dev/sequence"
 INPUTS = "llmgateway.dev/inputs"
+ENV = "llmgateway.dev/env"
+"""On a revision's ConfigMap: the Secret env its config reads, so a rollback can run it again."""
 PORT = 4000
 CONFIG_DIR = "/etc/litellm"
 CONFIG_KEY = "config.yaml"
@@ -74,7 +76,7 @@ def config_map(
 ) -> dict[str, Any]:
     """An immutable revision: the config, and which objects at which generation made it."""
     listed = json.dumps(sorted(inputs), separators=(",", ":"))
-    annotations = {CONFIG_HASH: rendered.hash, SEQUENCE: str(sequence)}
+    annotations = {CONFIG_HASH: rendered.hash, SEQUENCE: str(sequence), ENV: _env(rendered)}
     annotations[INPUTS] = (
         listed if len(listed) <= INPUTS_ANNOTATION_LIMIT else f"{len(inputs)} objects; see data {INPUTS_KEY}"
     )
@@ -87,6 +89,10 @@ def config_map(
         "immutable": True,
         "data": {CONFIG_KEY: rendered.text, INPUTS_KEY: listed + "\n"},
     }
+
+
+def _env(rendered: render.Rendered) -> str:
+    return json.dumps([[e.name, e.secret, e.key] for e in rendered.env], separators=(",", ":"))
 
 
 def too_large(cm: Mapping[str, Any]) -> bool:

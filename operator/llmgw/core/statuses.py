@@ -15,6 +15,7 @@ from typing import Any
 from llmgw.api.gateway import LLMGateway
 from llmgw.api.provider import CLOUD_TYPES, LLMProvider
 from llmgw.core import conditions, findings, objects, pipeline
+from llmgw.core import rollout as rollout_mod
 from llmgw.core.backends import Probe
 from llmgw.core.estate import Estate
 from llmgw.core.findings import Finding
@@ -42,6 +43,8 @@ class Rollout:
     error: str | None = None
     """Why the last apply failed, if it did."""
     error_reason: str = "ApplyFailed"
+    plan: rollout_mod.Plan | None = None
+    """The rollout plan: which revision runs, the history, and the RolledBack condition."""
 
 
 def _summary(found: Sequence[Finding]) -> str:
@@ -272,6 +275,8 @@ def for_gateway(
     conds = [conditions.condition(ACCEPTED, True, ACCEPTED, "the gateway's spec is valid", gen)]
     if rollout.error is not None:
         conds.append(conditions.condition(PROGRAMMED, False, rollout.error_reason, rollout.error, gen))
+    elif rollout.plan is not None and rollout.plan.held is not None:
+        conds.append(conditions.condition(PROGRAMMED, False, "RevisionFailed", rollout.plan.held, gen))
     elif rollout.applied_hash == want:
         conds.append(
             conditions.condition(
@@ -283,6 +288,13 @@ def for_gateway(
             conditions.condition(PROGRAMMED, False, "Pending", f"revision {want[:10]} is being applied", gen)
         )
     conds.append(_ready(rollout.deployment, gen))
+    runs = want[:10]
+    if rollout.plan is not None:
+        rolled_back = dict(rollout.plan.condition)
+        if gen is not None:
+            rolled_back["observedGeneration"] = gen
+        conds.append(rolled_back)
+        runs = rollout.plan.run
     redis = gateway.spec.cache.redis if gateway.spec.cache is not None else None
     if redis is not None:
         where = f"Redis {redis.host}:{redis.port}"
@@ -306,8 +318,8 @@ def for_gateway(
     return {
         "observedGeneration": gen,
         "conditions": conds,
-        "revision": want[:10],
-        "configMap": f"{gateway.metadata.name}-config-{want[:10]}",
+        "revision": runs,
+        "configMap": f"{gateway.metadata.name}-config-{runs}",
         "providers": len(res.providers),
         "models": len(res.models),
         "chains": len(res.chains),
@@ -315,6 +327,7 @@ def for_gateway(
             {"kind": k, "namespace": ns, "name": n, "reason": f.reason, "message": f.message}
             for (k, ns, n), f in sorted(res.excluded.items())
         ],
+        **({"history": rollout_mod.history_to_status(rollout.plan.history)} if rollout.plan else {}),
     }
 
 

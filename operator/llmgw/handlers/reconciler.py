@@ -19,13 +19,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import kopf
-
 from llmgw import metrics
 from llmgw.api.gateway import LLMGateway
 from llmgw.core import backends, conditions, desired, objects, pipeline, render, statuses
 from llmgw.core import estate as estate_mod
-from llmgw.handlers import probing
+from llmgw.handlers import probing, rollback
 from llmgw.kube.client import Kube, KubeError
 
 Key = tuple[str, str]
@@ -46,6 +44,7 @@ class Indexes:
     backend_services: Any
     endpointslices: Any
     secret_versions: Any = None
+    pods: Any = None
 
 
 def _values(index: Any) -> Iterable[Any]:
@@ -86,6 +85,8 @@ class Reconciler:
         self.prober: probing.Prober | None = None
         self.referenced_services: frozenset[Key] = frozenset()
         self.referenced_secrets: frozenset[Key] = frozenset()
+        self.elector: Any = None
+        self.rollbacks = rollback.Rollbacks(self.poke)
 
     @classmethod
     def start(
@@ -106,6 +107,7 @@ class Reconciler:
         return rec
 
     async def stop(self) -> None:
+        self.rollbacks.stop()
         if self.prober is not None:
             await self.prober.stop()
         if self.task is not None:
@@ -145,6 +147,8 @@ class Reconciler:
         idx = self.indexes
         if idx is None:
             return
+        if self.elector is not None and not self.elector.is_leader:
+            return  # a standby keeps its indexes warm and writes nothing
         began = time.perf_counter()
         raws = [*_values(idx.providers), *_values(idx.chains), *_values(idx.gateways)]
         namespaces = {}
@@ -294,6 +298,7 @@ class Reconciler:
                     return statuses.Rollout(
                         applied_hash=self.applied.get(key),
                         deployment=live,
+                        plan=self.rollbacks.last(gw),
                         error=(
                             f"the rendered config is larger than a ConfigMap can hold (1 MiB); "
                             f"revision {rendered.short_hash} is not applied, the gateway keeps "
@@ -303,19 +308,25 @@ class Reconciler:
                     )
                 await self._create(cm)
                 self.created_cms.setdefault(key, {})[cm_name] = sequence
+                self.deleted_cms.discard((key, cm_name))  # pruned before, wanted again
                 cms[cm_name] = sequence
 
-            want = desired.deployment(gw, rendered)
+            # Rollout watching: the render, or the last good revision when the render failed.
+            status = (_one(idx.gateways, key) or {}).get("status")
+            plan = self.rollbacks.plan(gw, status, rendered, live, idx.pods, idx.configmaps, cms)
+            running = self.rollbacks.to_run(rendered, plan, idx.configmaps, key)
+            want = desired.deployment(gw, running)
             live_hash = _template_hash(live)
             if live is None:
                 live = await self._create(want)
-                self._rolled(gw, rendered.hash, None)
+                self._rolled(gw, running.hash, None)
             elif self._differs(key, "Deployment", live, want):
                 live = await self._write(want) or live
-                if live_hash != rendered.hash:
-                    self._rolled(gw, rendered.hash, live_hash)
-            applied_hash = rendered.hash
+                if live_hash != running.hash:
+                    self._rolled(gw, running.hash, live_hash)
+            applied_hash = running.hash
             self.applied[key] = applied_hash
+            self.rollbacks.commit(gw, plan)
 
             svc = desired.service(gw)
             live_svc = _one(idx.services, key)
@@ -326,11 +337,16 @@ class Reconciler:
                 await self._write(svc)
             self.written_specs[(key, "Service")] = desired.spec_hash(svc)
 
-            await self._prune(gw, cms, cm_name)
+            await self._prune(gw, cms, cm_name, plan.keep)
         except KubeError as exc:
             self.logger.warning(f"LLMGateway {key[0]}/{key[1]}: {exc}; will retry")
-            return statuses.Rollout(applied_hash=self.applied.get(key), deployment=live, error=str(exc))
-        return statuses.Rollout(applied_hash=applied_hash, deployment=live)
+            return statuses.Rollout(
+                applied_hash=self.applied.get(key),
+                deployment=live,
+                error=str(exc),
+                plan=self.rollbacks.last(gw),
+            )
+        return statuses.Rollout(applied_hash=applied_hash, deployment=live, plan=plan)
 
     def _rolled(self, gw: LLMGateway, new: str, old: str | None) -> None:
         key = (gw.metadata.namespace, gw.metadata.name)
@@ -350,23 +366,37 @@ class Reconciler:
         )
 
     def _config_maps(self, idx: Indexes, key: Key) -> dict[str, int]:
-        """name -> sequence of a gateway's revisions: the watch's view plus our own writes."""
+        """name -> sequence of a gateway's revisions: the watch's view plus our own writes.
+
+        Our own creates and deletes count only until the watch shows them; from then on the
+        watch is the authority, so a revision someone else deletes is written again, and one
+        pruned and wanted again later is created once, not on every pass.
+        """
         out: dict[str, int] = {}
         for row in idx.configmaps.get(key, ()) or ():
             try:
                 out[row["name"]] = int(row["annotations"].get(desired.SEQUENCE, "0"))
             except ValueError:
                 out[row["name"]] = 0
-        for name, seq in self.created_cms.get(key, {}).items():
-            out.setdefault(name, seq)
-        for name in list(out):
-            if (key, name) in self.deleted_cms:
-                del out[name]
+        created = self.created_cms.get(key, {})
+        for name in [n for n in created if n in out]:
+            del created[name]  # the watch shows it now
+        for name, seq in created.items():
+            out[name] = seq
+        for gone in [d for d in self.deleted_cms if d[0] == key]:
+            if gone[1] in out:
+                del out[gone[1]]
+            else:
+                self.deleted_cms.discard(gone)  # the watch shows the delete now
         return out
 
-    async def _prune(self, gw: LLMGateway, cms: dict[str, int], current: str) -> None:
+    async def _prune(
+        self, gw: LLMGateway, cms: dict[str, int], current: str, revisions: Iterable[str] = ()
+    ) -> None:
+        """Old revisions go; never the current, the previous, or those of `revisions` (the
+        one running and the rollback target)."""
         key = (gw.metadata.namespace, gw.metadata.name)
-        keep = {current}
+        keep = {current} | {f"{gw.metadata.name}-config-{r}" for r in revisions} & set(cms)
         previous = self.previous.get(key)
         if previous is not None:
             keep.add(f"{gw.metadata.name}-config-{previous[:10]}")
@@ -455,6 +485,4 @@ def _invalid_counts(wanted: Mapping[tuple[str, str, str], Mapping[str, Any]]) ->
 
 
 def _event(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
-    with contextlib.suppress(Exception):  # best effort; only inside kopf's context
-        raw: Any = dict(body)
-        kopf.event(kopf.Body(raw), type=kind, reason=reason, message=message[:1024])
+    rollback.post_event(body, kind, reason, message)  # kopf.event needs a queue this task lacks

@@ -16,9 +16,10 @@ from typing import Any
 
 import kopf
 
+from llmgw import __version__
 from llmgw.api import GROUP, VERSION
 from llmgw.core import desired
-from llmgw.handlers import reconciler
+from llmgw.handlers import admission, leadership, reconciler, rollback
 
 STATE_PREFIX = "kopf.llmgateway.dev"
 OWNED = {desired.MANAGED_BY: desired.MANAGER}
@@ -29,7 +30,12 @@ INPUT_RESOURCES = (
     (GROUP, VERSION, "llmgateways"),
     ("v1", "namespaces"),
 )
-OWNED_RESOURCES = (("apps", "v1", "deployments"), ("v1", "configmaps"), ("v1", "services"))
+OWNED_RESOURCES = (
+    ("apps", "v1", "deployments"),
+    ("v1", "configmaps"),
+    ("v1", "services"),
+    ("v1", "pods"),
+)
 INDEXES = (
     "providers",
     "chains",
@@ -40,6 +46,7 @@ INDEXES = (
     "services",
     "backend_services",
     "endpointslices",
+    "pods",
 )
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -58,8 +65,25 @@ class Options:
     redis_threshold: int = 3
     probe_timeout_seconds: float = 5.0
     probe_concurrency: int = 8
+    leader_election: bool = False
+    """Only the holder of a coordination Lease acts; the others wait, watching, to take over."""
+    lease_namespace: str = "default"
+    lease_name: str = "llmgw-operator"
+    lease_duration_seconds: float = 15.0
+    lease_renew_seconds: float = 5.0
+    identity: str | None = None
+    release_lease_on_stop: bool = True
     watch_secret_versions: bool = False
     """Watch Secrets' metadata for gateways with rolloutOnSecretChange (needs list/watch on Secrets)."""
+    webhook: bool = False
+    """Serve the validating admission webhook (and manage its ValidatingWebhookConfiguration)."""
+    webhook_port: int = 9443
+    webhook_host: str | None = None
+    """The name the API server reaches the webhook by (e.g. llmgw-webhook.llmgw-system.svc)."""
+    webhook_addr: str = "0.0.0.0"
+    webhook_cert_dir: str | None = None
+    """tls.crt, tls.key (and ca.crt) as a cert-manager Secret mounts them; self-signed if unset."""
+    webhook_failure_policy: str = "Ignore"
 
 
 def _raw(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,13 +122,43 @@ def build(options: Options) -> kopf.OperatorRegistry:
         for selector in OWNED_RESOURCES:
             if selector[-1] != "services":
                 settings.watching.label_selectors[selector] = OWNED_SELECTOR
-        memo.reconciler = reconciler.Reconciler.start(memo.kube_factory(), options, logger)
+        if options.webhook:
+            admission.configure(
+                settings,
+                port=options.webhook_port,
+                host=options.webhook_host,
+                addr=options.webhook_addr,
+                cert_dir=options.webhook_cert_dir,
+            )
+        kube = memo.kube_factory()
+        identity = options.identity or leadership.default_identity()
+        kube.api.user_agent = f"llmgw/{__version__} ({identity})"
+        rec = reconciler.Reconciler.start(kube, options, logger)
+        memo.reconciler = rec
+        if options.leader_election:
+            elector = leadership.Elector(
+                kube,
+                namespace=options.lease_namespace,
+                name=options.lease_name,
+                identity=identity,
+                duration=options.lease_duration_seconds,
+                renew=options.lease_renew_seconds,
+                on_change=lambda leader: rec.poke() if leader else None,
+                logger=logger,
+                release_on_stop=options.release_lease_on_stop,
+            )
+            rec.elector = elector
+            memo.elector = elector
+            elector.start()
 
     @kopf.on.cleanup(registry=reg)
     async def cleanup(memo: Any, **_: Any) -> None:
         rec = getattr(memo, "reconciler", None)
         if rec is not None:
             await rec.stop()
+        elector = getattr(memo, "elector", None)
+        if elector is not None:
+            await elector.stop()
 
     def key(body: kopf.Body) -> tuple[str, str]:
         return (body.metadata.namespace or "", body.metadata.name or "")
@@ -134,6 +188,13 @@ def build(options: Options) -> kopf.OperatorRegistry:
         meta = body.metadata
         gateway = meta.labels.get(desired.GATEWAY_LABEL, "")
         return {(meta.namespace or "", gateway): {"name": meta.name, "annotations": dict(meta.annotations)}}
+
+    @kopf.index("v1", "pods", labels=OWNED, registry=reg, id="pods")
+    def pods(body: kopf.Body, **_: Any) -> Any:
+        gateway = body.metadata.labels.get(desired.GATEWAY_LABEL)
+        if not gateway:
+            return None
+        return {(body.metadata.namespace or "", gateway): rollback.pod_summary(body)}
 
     @kopf.index("v1", "services", labels=OWNED, registry=reg, id="services")
     def services(body: kopf.Body, **_: Any) -> Any:
@@ -169,6 +230,14 @@ def build(options: Options) -> kopf.OperatorRegistry:
         else:
             rec.indexes = _indexes(kwargs)
 
+    if options.leader_election:
+
+        @kopf.on.event("coordination.k8s.io", "v1", "leases", registry=reg, id="lease-heartbeat")
+        async def lease_heartbeat(memo: Any, body: kopf.Body, **_: Any) -> None:
+            elector: leadership.Elector | None = getattr(memo, "elector", None)
+            if elector is not None and key(body) == (options.lease_namespace, options.lease_name):
+                elector.observed()
+
     if options.watch_secret_versions:
 
         @kopf.index("v1", "secrets", registry=reg, id="secret_versions")
@@ -184,6 +253,7 @@ def build(options: Options) -> kopf.OperatorRegistry:
         )
 
     async def poke(memo: Any, **kwargs: Any) -> None:
+        rollback.adopt_event_queue()  # so the reconciler's own task can post Events
         rec: reconciler.Reconciler | None = getattr(memo, "reconciler", None)
         if rec is not None:
             rec.poke(_indexes(kwargs))
@@ -207,4 +277,6 @@ def build(options: Options) -> kopf.OperatorRegistry:
     kopf.on.event("discovery.k8s.io", "v1", "endpointslices", registry=reg, id="poke-endpointslices")(
         poke_backend
     )
+    if options.webhook:
+        admission.register(reg, options.webhook_failure_policy)
     return reg

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import kubernetes
+import urllib3
 
 from llmgw import metrics
 from llmgw.api import GROUP, VERSION
@@ -71,7 +72,7 @@ class Kube:
         except kubernetes.client.ApiException as exc:
             metrics.API_ERRORS.labels(verb, resource, str(exc.status)).inc()
             raise KubeError(verb, what, int(exc.status or 0), str(exc.reason or "")) from None
-        except OSError as exc:  # connection refused, reset, DNS
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # refused, reset, DNS, retries spent
             metrics.API_ERRORS.labels(verb, resource, "0").inc()
             raise KubeError(verb, what, 0, str(exc)) from None
         metrics.API_WRITES.labels(verb, resource).inc()
@@ -118,6 +119,37 @@ class Kube:
             self.core.delete_namespaced_config_map,
             name,
             namespace,
+        )
+
+    @property
+    def coordination(self) -> Any:
+        return kubernetes.client.CoordinationV1Api(self.api)
+
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            result = await asyncio.to_thread(self.coordination.read_namespaced_lease, name, namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            metrics.API_ERRORS.labels("get", "leases", str(exc.status)).inc()
+            raise KubeError(
+                "get", f"Lease {namespace}/{name}", int(exc.status or 0), str(exc.reason or "")
+            ) from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise KubeError("get", f"Lease {namespace}/{name}", 0, str(exc)) from None
+        data: dict[str, Any] = self.api.sanitize_for_serialization(result)
+        return data
+
+    async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Any:
+        what = f"Lease {namespace}/{body['metadata']['name']}"
+        return await self._call(
+            "create", "leases", what, self.coordination.create_namespaced_lease, namespace, body
+        )
+
+    async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> Any:
+        what = f"Lease {namespace}/{name}"
+        return await self._call(
+            "update", "leases", what, self.coordination.replace_namespaced_lease, name, namespace, body
         )
 
     async def patch_status(self, kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> Any:

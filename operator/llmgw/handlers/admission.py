@@ -1,0 +1,232 @@
+"""The admission webhook: kopf validating handlers for the three kinds, served over TLS.
+
+Each review is decided by `llmgw.core.admission` against the operator's own
+indexes (the same world the reconciler renders from), so `kubectl apply` hears at
+apply time what the object's status would say a moment later: an invalid object
+or a fallback cycle is refused, the rest is admitted, with warnings for what will
+be left out. The handlers have no side effects (`sideEffects: None`), so
+`kubectl apply --dry-run=server` gets the same answer as a real apply.
+
+TLS: with `--webhook-cert-dir` the server reads `tls.crt`, `tls.key` and, when
+present, `ca.crt` from that folder, as a cert-manager Certificate's Secret mounts
+them, and picks up renewed files by itself. Without it, the operator makes a
+self-signed certificate at start (kept in a private temporary folder). Either way
+kopf keeps the ValidatingWebhookConfiguration `validating.llmgateway.dev` up to
+date with the URL and CA bundle; `failurePolicy` is Ignore unless asked for Fail,
+so an operator that is down never blocks `kubectl apply`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import ipaddress
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from llmgw import metrics
+from llmgw.api import GROUP, VERSION
+from llmgw.core import admission, objects
+
+MANAGED = "validating.llmgateway.dev"
+"""The ValidatingWebhookConfiguration kopf creates and keeps up to date."""
+PLURALS = ("llmproviders", "fallbackchains", "llmgateways")
+DENIED_CODE = 403
+CERT_FILE, KEY_FILE, CA_FILE = "tls.crt", "tls.key", "ca.crt"
+
+
+class Reviewer:
+    """The world as the indexes hold it, parsed once per object version and indexed once per change."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[tuple[str, str, str], tuple[str, objects.Parsed | objects.Invalid]] = {}
+        self.versions: dict[tuple[str, str, str], str] = {}
+        self.namespaces: dict[str, dict[str, str]] = {}
+        self.ports: dict[tuple[str, str], dict[str, int]] = {}
+        self.current: admission.World | None = None
+
+    def world(self, indexes: Mapping[str, Any]) -> admission.World:
+        versions: dict[tuple[str, str, str], str] = {}
+        raws: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+        for name in ("providers", "chains", "gateways"):
+            for raw in _values(indexes.get(name)):
+                oid = objects.identity(raw)
+                meta = raw.get("metadata") or {}
+                versions[oid] = str(meta.get("resourceVersion") or meta.get("generation") or id(raw))
+                raws[oid] = raw
+        namespaces = {str(k): dict(v) for k, v in _items(indexes.get("namespaces"))}
+        ports = {k: dict(v) for k, v in _items(indexes.get("backend_services")) if isinstance(k, tuple)}
+        if (
+            self.current is not None
+            and versions == self.versions
+            and namespaces == self.namespaces
+            and ports == self.ports
+        ):
+            return self.current
+        for oid in list(self.parsed):
+            if oid not in versions:
+                del self.parsed[oid]
+        for oid, version in versions.items():
+            cached = self.parsed.get(oid)
+            if cached is None or cached[0] != version:
+                self.parsed[oid] = (version, objects.parse(raws[oid]))
+        estate = admission.build_estate(
+            (parsed for _version, parsed in self.parsed.values()), namespaces=namespaces
+        )
+        estate = dataclasses.replace(estate, service_ports=ports)
+        self.current = admission.World(estate)
+        self.versions, self.namespaces, self.ports = versions, namespaces, ports
+        return self.current
+
+
+def _items(index: Any) -> Iterable[tuple[Any, Any]]:
+    """(key, value) of a kopf index whose stores hold one value per key."""
+    if index is None:
+        return
+    for key, store in list(index.items()):
+        for value in list(store):
+            yield key, value
+
+
+def _values(index: Any) -> Iterable[Mapping[str, Any]]:
+    for _key, value in _items(index):
+        if isinstance(value, Mapping):
+            yield value
+
+
+def register(reg: kopf.OperatorRegistry, failure_policy: str = "Ignore") -> Reviewer:
+    """Validating handlers for the three kinds, on create and update."""
+    reviewer = Reviewer()
+
+    async def validate(*, body: kopf.Body, warnings: list[str], resource: Any, **kwargs: Any) -> None:
+        began = time.perf_counter()
+        world = reviewer.world(kwargs)
+        old = kwargs.get("old")
+        verdict = admission.review(world, dict(body), dict(old) if old is not None else None)
+        warnings.extend(verdict.warnings)
+        kind = str(body.get("kind") or resource.kind)
+        metrics.ADMISSION_REVIEWS.labels(kind, "allowed" if verdict.allowed else "denied").inc()
+        metrics.ADMISSION_SECONDS.observe(time.perf_counter() - began)
+        if not verdict.allowed:
+            raise kopf.AdmissionError(verdict.message, code=DENIED_CODE)
+
+    for plural in PLURALS:
+        kopf.on.validate(
+            GROUP,
+            VERSION,
+            plural,
+            id=f"validate-{plural}",
+            registry=reg,
+            operations=["CREATE", "UPDATE"],
+            side_effects=False,
+            ignore_failures=failure_policy == "Ignore",
+        )(validate)
+    return reviewer
+
+
+def configure(
+    settings: kopf.OperatorSettings,
+    *,
+    port: int,
+    host: str | None,
+    addr: str,
+    cert_dir: str | None,
+) -> None:
+    """The webhook server and the managed ValidatingWebhookConfiguration."""
+    settings.admission.managed = MANAGED
+    settings.admission.server = server(port=port, host=host, addr=addr, cert_dir=cert_dir)
+
+
+def server(*, port: int, host: str | None, addr: str, cert_dir: str | None) -> kopf.WebhookServer:
+    if cert_dir:
+        folder = Path(cert_dir)
+        missing = [n for n in (CERT_FILE, KEY_FILE) if not (folder / n).is_file()]
+        if missing:
+            raise kopf.PermanentError(
+                f"--webhook-cert-dir {folder}: {', '.join(missing)} not found; mount the Secret of a "
+                "cert-manager Certificate there, or leave the option out to use a self-signed certificate"
+            )
+        ca = folder / CA_FILE
+        return kopf.WebhookServer(
+            addr=addr,
+            port=port,
+            host=host,
+            certfile=str(folder / CERT_FILE),
+            pkeyfile=str(folder / KEY_FILE),
+            cafile=str(ca) if ca.is_file() else None,
+        )
+    names = [n for n in (host, addr, "localhost", "127.0.0.1") if n]
+    cert, key = self_signed(names)
+    folder = Path(tempfile.mkdtemp(prefix="llmgw-webhook-"))
+    (folder / CERT_FILE).write_bytes(cert)
+    key_path = folder / KEY_FILE
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return kopf.WebhookServer(
+        addr=addr, port=port, host=host, certfile=str(folder / CERT_FILE), pkeyfile=str(key_path)
+    )
+
+
+def self_signed(names: Iterable[str], days: int = 3650) -> tuple[bytes, bytes]:
+    """A self-signed certificate (its own CA) for these DNS names and IPs, and its key, as PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    dns: list[str] = []
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for name in dict.fromkeys(names):
+        try:
+            ip = ipaddress.ip_address(name)
+        except ValueError:
+            dns.append(name)
+        else:
+            if not ip.is_unspecified:
+                ips.append(ip)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (dns or [str(ips[0])])[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ip) for ip in ips]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )

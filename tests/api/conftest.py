@@ -76,7 +76,8 @@ def _load(paths: list[Path]) -> list[Sample]:
     out = []
     for path in paths:
         for obj in yaml.safe_load_all(path.read_text()):
-            if obj is not None:
+            # Other kinds (a kustomization.yaml beside the samples) are not ours to check.
+            if obj is not None and str(obj.get("apiVersion", "")).startswith("llmgateway.dev/"):
                 where = path.relative_to(ROOT)
                 out.append(Sample(f"{where.parent.name}/{where.name}:{obj['metadata']['name']}", obj))
     return out

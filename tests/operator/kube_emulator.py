@@ -80,16 +80,25 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self.faults: collections.deque[int] = collections.deque()
         # Fault injection: each queued status answers the operator's next write instead of
         # the write (a 409 to a create is answered after it, as for a retry of a create whose
-        # answer was lost). `injected`: (status, verb, resource, namespace, name) of each.
+        # answer was lost; a 0 lets the write through). `injected`: (status, verb, resource,
+        # namespace, name) of each fault answered.
         self.injected: list[tuple[int, str, str, str, str]] = []
 
     async def _handle(self, request: Any) -> Any:
-        # kmock matches each request against every request served before (by identity), and
-        # each reaction keeps the requests it served: both grow without end, which makes long
-        # runs quadratic. Only the request being served (the last one) is needed.
-        del self._requests[:-64]
+        try:
+            return await self._handle_recorded(request)
+        finally:
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        """kmock matches each request against every request it served before (by identity), and
+        each reaction keeps the requests it served: both grow without end, and long runs become
+        quadratic. A request is forgotten once served (a watch once it streams)."""
+        self._requests[:] = [r for r in self._requests if r is not request]
         for payload in self._payloads:
-            del payload._requests[:-64]
+            payload._requests.clear()
+
+    async def _handle_recorded(self, request: Any) -> Any:
         res = request.resource
         conflict_after = False
         if res is not None and request.action in (
@@ -102,8 +111,8 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             sub = f"/{request.subresource}" if getattr(request, "subresource", None) else ""
             agent = (request.headers or {}).get("User-Agent", "")
             if agent.startswith(("OpenAPI-Generator", "llmgw/")):  # the operator's writes, not kopf's
-                if self.faults and plural not in ("leases", "events"):
-                    code = self.faults.popleft()
+                code = self.faults.popleft() if self.faults and plural not in ("leases", "events") else 0
+                if code:  # 0 lets a write through, to aim the next fault at a later one
                     verb = str(request.action.name).lower()
                     self.injected.append((code, verb, plural + sub, request.namespace or "", name))
                     conflict_after = code == 409 and request.action == enums.action.CREATE
@@ -116,7 +125,7 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             if request.action == enums.action.CREATE and isinstance(request.data, dict):
                 meta = request.data.setdefault("metadata", {})
                 if not meta.get("name") and meta.get("generateName"):  # kopf's Events use it
-                    meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
+                    meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:12]}"
                 meta.setdefault("uid", str(uuid.uuid4()))
                 meta.setdefault(
                     "creationTimestamp", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -153,6 +162,7 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         return response
 
     async def _serve_watch(self, request: Any) -> Any:
+        self._forget(request)
         async for event in super()._serve_watch(request):
             if self.silence_watches and event:
                 continue

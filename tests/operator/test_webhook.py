@@ -291,6 +291,8 @@ async def test_the_webhook_with_a_cert_manager_secret_and_failure_policy_fail(
 
         message = await eventually(answer, what="the chain a -> b in the operator's index")
         assert "fallback cycle b -> a -> b" in message
+    # Stopped, the operator leaves its webhooks registered (another replica may serve them).
+    assert await configured(cluster) is not None
 
 
 @pytest.mark.usefixtures("operator")
@@ -307,3 +309,49 @@ async def test_without_the_webhook_nothing_is_configured(cluster: Cluster, settl
 
     await eventually(reported, what="the cycle on the chain's status")
     assert await cluster._json("GET", CONFIG_PATH) is None
+
+
+def test_run_options_reach_the_operator() -> None:
+    from llmgw import cli
+
+    args = cli._parser().parse_args(
+        [
+            "run",
+            "--webhook",
+            "--webhook-port",
+            "8443",
+            "--webhook-host",
+            "llmgw-webhook.llmgw-system.svc",
+            "--webhook-cert-dir",
+            "/tls",
+            "--webhook-failure-policy",
+            "Fail",
+        ]
+    )
+    opts = runner.options(args)
+    assert (opts.webhook, opts.webhook_port, opts.webhook_host) == (
+        True,
+        8443,
+        "llmgw-webhook.llmgw-system.svc",
+    )
+    assert (opts.webhook_cert_dir, opts.webhook_failure_policy) == ("/tls", "Fail")
+    off = runner.options(cli._parser().parse_args(["run"]))
+    assert (off.webhook, off.webhook_port, off.webhook_failure_policy) == (False, 9443, "Ignore")
+
+
+def test_a_cert_dir_without_its_files_is_a_clear_error(tmp_path: Path) -> None:
+    import kopf
+
+    with pytest.raises(kopf.PermanentError, match=r"tls\.crt, tls\.key not found"):
+        admission.server(port=9443, host=None, addr="0.0.0.0", cert_dir=str(tmp_path))
+
+
+def test_the_self_signed_certificate_names_the_host_and_serves_tls() -> None:
+    from cryptography import x509
+
+    cert, key = admission.self_signed(["llmgw-webhook.llmgw-system.svc", "127.0.0.1", "0.0.0.0"])
+    parsed = x509.load_pem_x509_certificate(cert)
+    sans = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["llmgw-webhook.llmgw-system.svc"]
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert key.startswith(b"-----BEGIN PRIVATE KEY-----")

@@ -13,7 +13,10 @@ them, and picks up renewed files by itself. Without it, the operator makes a
 self-signed certificate at start (kept in a private temporary folder). Either way
 kopf keeps the ValidatingWebhookConfiguration `validating.llmgateway.dev` up to
 date with the URL and CA bundle; `failurePolicy` is Ignore unless asked for Fail,
-so an operator that is down never blocks `kubectl apply`.
+so an operator that is down never blocks `kubectl apply`. The webhooks stay registered
+when the operator stops (another replica may be serving them). Several replicas must
+share one certificate: use `--webhook-cert-dir` there, since each process makes its own
+self-signed one.
 """
 
 from __future__ import annotations
@@ -42,23 +45,37 @@ CERT_FILE, KEY_FILE, CA_FILE = "tls.crt", "tls.key", "ca.crt"
 
 
 class Reviewer:
-    """The world as the indexes hold it, parsed once per object version and indexed once per change."""
+    """The world as the indexes hold it, parsed once per object version and indexed once per change.
+
+    Reviews between two changes of the inputs reuse the indexed world as it is; a watch
+    event on an input marks it stale (`changed`), and the next review walks the indexes.
+    Only what admission reads counts as a change of an object (its generation, which the
+    API server bumps on spec changes, and its labels): the operator's own status writes
+    do not make the world be indexed again.
+    """
 
     def __init__(self) -> None:
+        self.stale = True
         self.parsed: dict[tuple[str, str, str], tuple[str, objects.Parsed | objects.Invalid]] = {}
         self.versions: dict[tuple[str, str, str], str] = {}
         self.namespaces: dict[str, dict[str, str]] = {}
         self.ports: dict[tuple[str, str], dict[str, int]] = {}
         self.current: admission.World | None = None
 
+    def changed(self) -> None:
+        self.stale = True
+
     def world(self, indexes: Mapping[str, Any]) -> admission.World:
+        if self.current is not None and not self.stale:
+            return self.current
+        self.stale = False  # an event during the walk marks it stale again
         versions: dict[tuple[str, str, str], str] = {}
         raws: dict[tuple[str, str, str], Mapping[str, Any]] = {}
         for name in ("providers", "chains", "gateways"):
             for raw in _values(indexes.get(name)):
                 oid = objects.identity(raw)
                 meta = raw.get("metadata") or {}
-                versions[oid] = str(meta.get("resourceVersion") or meta.get("generation") or id(raw))
+                versions[oid] = _version(meta, raw)
                 raws[oid] = raw
         namespaces = {str(k): dict(v) for k, v in _items(indexes.get("namespaces"))}
         ports = {k: dict(v) for k, v in _items(indexes.get("backend_services")) if isinstance(k, tuple)}
@@ -83,6 +100,16 @@ class Reviewer:
         self.current = admission.World(estate)
         self.versions, self.namespaces, self.ports = versions, namespaces, ports
         return self.current
+
+
+def _version(meta: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    """What admission reads of an object changes only with this: its spec (generation) and labels."""
+    labels = meta.get("labels") or {}
+    shown = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) if isinstance(labels, Mapping) else ""
+    generation = meta.get("generation")
+    if generation is None:
+        return f"rv:{meta.get('resourceVersion') or id(raw)};{shown}"
+    return f"gen:{generation};{shown}"
 
 
 def _items(index: Any) -> Iterable[tuple[Any, Any]]:
@@ -116,6 +143,11 @@ def register(reg: kopf.OperatorRegistry, failure_policy: str = "Ignore") -> Revi
         if not verdict.allowed:
             raise kopf.AdmissionError(verdict.message, code=DENIED_CODE)
 
+    async def changed(**_: Any) -> None:
+        reviewer.changed()
+
+    for selector in (*((GROUP, VERSION, p) for p in PLURALS), ("v1", "namespaces"), ("v1", "services")):
+        kopf.on.event(*selector, registry=reg, id=f"admission-{selector[-1]}")(changed)
     for plural in PLURALS:
         kopf.on.validate(
             GROUP,
@@ -126,6 +158,9 @@ def register(reg: kopf.OperatorRegistry, failure_policy: str = "Ignore") -> Revi
             operations=["CREATE", "UPDATE"],
             side_effects=False,
             ignore_failures=failure_policy == "Ignore",
+            # Kept in the configuration when this process stops: with several replicas, one
+            # that stops must not unregister the webhook the others serve.
+            persistent=True,
         )(validate)
     return reviewer
 

@@ -140,8 +140,8 @@ class Reconciler:
                 metrics.RECONCILES.labels("all", "error").inc()
                 self.logger.warning(f"reconcile failed ({exc}); retrying in {delay:.1f}s")
                 asyncio.get_running_loop().call_later(delay, self.poke)
-            else:
-                self.failures = 0
+            # A pass that returns has set `failures` itself: 0, or one more when it must retry
+            # (resetting it here would keep every retry at the first, shortest delay).
 
     async def reconcile(self) -> None:
         idx = self.indexes

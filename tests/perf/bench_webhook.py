@@ -1,0 +1,291 @@
+"""The admission webhook's answer time on a large estate, over HTTPS, as the API server would ask.
+
+    python tests/perf/bench_webhook.py [--reviews 200] [--chains 5000] [--models 10000]
+
+Loads the estate of `gen.py` (one gateway, 1,000 providers with 10,000 models,
+5,000 chains, their Services) into the API server emulator, starts the real
+operator with `--webhook` (self-signed certificate, managed configuration), waits
+until the gateway serves every chain, then POSTs AdmissionReview v1 requests to
+the URL in the ValidatingWebhookConfiguration, one at a time over a kept-alive
+TLS connection, trusting the CA bundle written there:
+
+- half are new chains that are fine (admitted),
+- a quarter close a fallback cycle with an existing chain (refused, with the path),
+- a quarter fall back to a model nothing serves (admitted with a warning).
+
+Printed: p50, p95 and max of the round trip; the first review (which indexes the
+world) and reviews right after an edit (the world re-indexed); and, for
+comparison, the same reviews decided in-process by `llmgw.core.admission`
+without HTTP. Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import collections
+import os
+import ssl
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "operator"))
+sys.path.insert(0, str(HERE))
+
+import aiohttp  # noqa: E402
+import gen  # noqa: E402
+import kmock  # noqa: E402
+import kube_emulator  # noqa: E402
+from harness import Cluster, _kubeconfig  # noqa: E402
+from test_webhook import CONFIG_PATH, PLURALS, free_port, review_body  # noqa: E402
+
+from llmgw import manifests, runner  # noqa: E402
+from llmgw.core import admission, estate, resolve  # noqa: E402
+from llmgw.handlers import registry  # noqa: E402
+
+
+def reviews(est: estate.Estate, count: int) -> list[tuple[str, dict[str, Any]]]:
+    """(expected answer, chain) for `count` reviews, deterministic, from the chains the gateway takes."""
+    (gw,) = est.gateways
+    res = resolve.resolve(est, gw)
+    bases = [a for a in res.chains if not a.dropped]
+    on = {(a.model, a.chain.spec.trigger) for a in res.chains}
+    free = [m for m in res.models if (m, "errors") not in on and (m, "contextWindow") not in on]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for i in range(count):
+        base = bases[(i * 37) % len(bases)]
+        trigger = base.chain.spec.trigger
+        spare = free[(i * 53) % len(free)]
+        if i % 4 in (0, 1):
+            body = {"model": spare, "fallbacks": [base.model], "trigger": trigger}
+            out.append(("allowed", _chain(f"ok-{i}", "team-bench", body)))
+        elif i % 4 == 2:
+            body = {"model": base.fallbacks[0], "fallbacks": [base.model], "trigger": trigger}
+            out.append(("denied", _chain(f"cycle-{i}", "a-first", body)))
+        else:
+            body = {"model": spare, "fallbacks": ["gpt-9", base.model], "trigger": trigger}
+            out.append(("warned", _chain(f"unknown-{i}", "team-bench", body)))
+    return out
+
+
+def _chain(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "llmgateway.dev/v1alpha1",
+        "kind": "FallbackChain",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def verdict_of(response: dict[str, Any]) -> str:
+    if not response["allowed"]:
+        return "denied"
+    return "warned" if response.get("warnings") else "allowed"
+
+
+async def load(c: Cluster, objects: list[dict[str, Any]]) -> None:
+    gate = asyncio.Semaphore(32)
+
+    async def one(obj: dict[str, Any]) -> None:
+        async with gate:
+            ns = obj["metadata"].get("namespace", "default")
+            await c._json("POST", c.path(obj["kind"], ns), obj)
+
+    await asyncio.gather(*(one(o) for o in objects))
+
+
+async def bench(folder: Path, count: int, edits: int) -> dict[str, Any]:
+    loaded = manifests.load([str(folder)])
+    raws = [dict(r) for r in loaded.raws]
+    services = [
+        d
+        for d in __import__("yaml").safe_load_all((folder / "services.yaml").read_text())
+        if isinstance(d, dict)
+    ]
+
+    # In-process: the same decisions without HTTP, kopf or the indexes.
+    est = loaded.estate()  # with the Services' named ports, as the operator sees them
+    t0 = time.perf_counter()
+    world = admission.World(est)
+    world_seconds = time.perf_counter() - t0
+    plan = reviews(est, count)
+    served = len(resolve.resolve(est, est.gateways[0]).chains)
+    pure: list[float] = []
+    for expected, obj in plan:
+        t = time.perf_counter()
+        v = admission.review(world, obj)
+        pure.append(time.perf_counter() - t)
+        got = "denied" if not v.allowed else "warned" if v.warnings else "allowed"
+        assert got == expected, (expected, got, v)
+
+    async with kube_emulator.Emulator() as emu, kmock.Server(emu) as server:
+        kube_emulator.register(emu)
+        tmp = Path(tempfile.mkdtemp())
+        os.environ["KUBECONFIG"] = str(_kubeconfig(tmp, str(server.url).rstrip("/")))
+        c = Cluster(str(server.url), emu)
+        for ns in ("ai-platform", "a-first", "team-bench", *gen.NAMESPACES):
+            await c._json(
+                "POST",
+                "/api/v1/namespaces",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+            )
+        t0 = time.perf_counter()
+        say(f"loading {len(services) + len(raws)} objects into the API server emulator")
+        await load(c, services + raws)
+        load_seconds = time.perf_counter() - t0
+        stop, ready = threading.Event(), threading.Event()
+        opts = registry.Options(
+            settle_seconds=1.0,
+            max_settle_seconds=10.0,
+            webhook=True,
+            webhook_port=free_port(),
+            webhook_addr="127.0.0.1",
+        )
+        errors: list[BaseException] = []
+
+        def operate() -> None:
+            try:
+                asyncio.run(runner.operate(opts, stop_flag=stop, ready_flag=ready))
+            except BaseException as exc:
+                errors.append(exc)
+                raise
+
+        thread = threading.Thread(target=operate, daemon=True)
+        thread.start()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, ready.wait, 60)
+        try:
+            t0 = time.perf_counter()
+            say(
+                f"loaded {len(services) + len(raws)} objects in {load_seconds:.1f} s; waiting for the gateway"
+            )
+            seen: list[Any] = []
+            while len(seen) < 10 or len(set(seen[-10:])) > 1 or seen[-1][0] is None:
+                gw = await c.get("LLMGateway", "ai-platform", "main")
+                if errors or not thread.is_alive():
+                    raise RuntimeError(f"the operator stopped: {errors!r}")
+                status = gw.get("status") or {}
+                seen.append((status.get("chains"), status.get("revision")))
+                await asyncio.sleep(0.5)
+            settle_seconds = time.perf_counter() - t0
+            # Then until the operator stops writing (statuses of thousands of objects, probes):
+            # its passes share the event loop with the webhook, and are timed apart below.
+            quiet_since, count = time.monotonic(), len(emu.writes)
+            while time.monotonic() - quiet_since < 15 and time.perf_counter() - t0 < settle_seconds + 600:
+                await asyncio.sleep(1.0)
+                if len(emu.writes) != count:
+                    quiet_since, count = time.monotonic(), len(emu.writes)
+            quiet_seconds = time.perf_counter() - t0
+            say(
+                f"the gateway serves {seen[-1][0]} chains (in-process: {served}) after {settle_seconds:.1f} s"
+            )
+            config = None
+            while not config or len(config.get("webhooks") or []) != 3:
+                config = await c._json("GET", CONFIG_PATH)
+                await asyncio.sleep(0.1)
+            (hook,) = [
+                w for w in config["webhooks"] if PLURALS["FallbackChain"] in w["rules"][0]["resources"]
+            ]
+            ca = base64.b64decode(hook["clientConfig"]["caBundle"]).decode()
+            url = hook["clientConfig"]["url"]
+            await asyncio.sleep(2.0)  # the reconciler's first pass is over; the loop is quiet
+            # aiohttp sets TCP_NODELAY, as kube-apiserver's Go client does; a client that leaves
+            # Nagle's algorithm on adds the server's delayed ACK (~40 ms) to every review.
+            context = ssl.create_default_context(cadata=ca)
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
+
+                async def ask(obj: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+                    t = time.perf_counter()
+                    async with client.post(url, json=review_body(obj), ssl=context) as rsp:
+                        rsp.raise_for_status()
+                        body = await rsp.json()
+                    return time.perf_counter() - t, body["response"]
+
+                writes_before = len(emu.writes)
+                first, _ = await ask(plan[0][1])
+                timings: list[float] = []
+                for expected, obj in plan:
+                    took, response = await ask(obj)
+                    assert verdict_of(response) == expected, (expected, response)
+                    timings.append(took)
+                during = collections.Counter(f"{w[0]} {w[1]}" for w in emu.writes[writes_before:])
+                say(f"the operator's writes while reviewing: {dict(during) or 'none'}")
+                # Reviews right after an edit: the world is indexed again.
+                after_edit: list[float] = []
+                for e in range(edits):
+                    target = next(r for r in raws if r["kind"] == "FallbackChain")
+                    ns, name = target["metadata"]["namespace"], target["metadata"]["name"]
+                    await c.patch("FallbackChain", ns, name, {"metadata": {"labels": {"edit": str(e)}}})
+                    await asyncio.sleep(3.0)  # the watch event and the reconciler's pass are over
+                    took, _ = await ask(plan[e][1])
+                    after_edit.append(took)
+        finally:
+            stop.set()
+            await loop.run_in_executor(None, thread.join, 30)
+            await c.session.close()
+    return {
+        "timings": timings,
+        "first": first,
+        "after_edit": after_edit,
+        "pure": pure,
+        "world": world_seconds,
+        "load": load_seconds,
+        "settle": settle_seconds,
+        "quiet": quiet_seconds,
+        "objects": len(raws),
+    }
+
+
+def say(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(q * len(ordered)) - 1)]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reviews", type=int, default=200)
+    p.add_argument("--chains", type=int, default=5_000)
+    p.add_argument("--models", type=int, default=10_000)
+    p.add_argument("--edits", type=int, default=5, help="reviews timed right after an edit")
+    args = p.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="llmgw-bench-webhook-"))
+    gen.write(folder, models=args.models, chains=args.chains)
+    r = asyncio.run(bench(folder, args.reviews, args.edits))
+    ms = 1000.0
+    t = r["timings"]
+    print(
+        f"estate: {r['objects']} objects ({args.models} models, {args.chains} chains); "
+        f"loaded in {r['load']:.1f} s, served by the gateway {r['settle']:.1f} s after start, "
+        f"the operator quiet after {r['quiet']:.1f} s"
+    )
+    print(f"reviews over HTTPS: {len(t)} (half admitted, a quarter refused as cycles, a quarter warned)")
+    p50, p95 = statistics.median(t) * ms, pct(t, 0.95) * ms
+    print(f"  p50: {p50:.2f} ms   p95: {p95:.2f} ms   max: {max(t) * ms:.2f} ms")
+    print(f"  first review (indexes the world): {r['first'] * ms:.1f} ms")
+    if r["after_edit"]:
+        ae = r["after_edit"]
+        print(
+            f"  right after an edit (world re-indexed): median {statistics.median(ae) * ms:.1f} ms, "
+            f"max {max(ae) * ms:.1f} ms over {len(ae)}"
+        )
+    pure = r["pure"]
+    print(
+        f"in-process decision (llmgw.core.admission.review): p50 {statistics.median(pure) * ms:.3f} ms, "
+        f"p95 {pct(pure, 0.95) * ms:.3f} ms; indexing the world once: {r['world'] * ms:.0f} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

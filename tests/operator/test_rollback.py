@@ -313,7 +313,7 @@ async def test_the_failed_hash_is_remembered_across_a_restart(cluster: Cluster, 
 @pytest.mark.usefixtures("operator")
 @pytest.mark.xfail(
     strict=False,
-    reason="flaky on a loaded machine: the current history entry can lag one revision (seen once in CI-like run)",
+    reason="flaky on a loaded machine: the current history entry can lag one revision",
 )
 async def test_history_and_pruning_keep_the_rollback_target(cluster: Cluster) -> None:
     await cluster.apply(provider("vllm", ["m0"]))

@@ -69,3 +69,9 @@ chart-crds: $(BIN)/llmgw ## refresh the CRD copies in the Helm chart and in conf
 
 deploy: $(BIN)/llmgw tools ## the deploy suite: chart, kustomize, RBAC, Argo CD, dashboard, Dockerfile
 	$(BIN)/pytest -q tests/deploy
+
+.PHONY: bench-soak
+SOAK_ARGS ?= --events 20000
+
+bench-soak: $(BIN)/llmgw ## 20,000 object events on a running operator: RSS and latency over time
+	$(BIN)/python tests/perf/bench_soak.py $(SOAK_ARGS)

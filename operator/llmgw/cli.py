@@ -241,25 +241,28 @@ def _render(args: argparse.Namespace) -> int:
 def _crds(args: argparse.Namespace) -> int:
     from llmgw import crdfiles
 
-    if args.check:
-        stale = crdfiles.check_crds(args.output_dir)
-        for path in stale:
-            print(f"{path}: differs from the models; run `llmgw crds`", file=sys.stderr)
-        return EXIT_FINDINGS if stale else EXIT_OK
-    for path in crdfiles.write_crds(args.output_dir):
-        print(path)
-    return EXIT_OK
+    return _generated(args, "llmgw crds", crdfiles.check_crds, crdfiles.write_crds)
 
 
 def _schema(args: argparse.Namespace) -> int:
     from llmgw import crdfiles
 
+    return _generated(args, "llmgw schema", crdfiles.check_schemas, crdfiles.write_schemas)
+
+
+def _generated(
+    args: argparse.Namespace,
+    command: str,
+    check: Callable[[Path], list[Path]],
+    write: Callable[[Path], list[Path]],
+) -> int:
+    """Write generated files into --output-dir, or with --check, name those that differ."""
     if args.check:
-        stale = crdfiles.check_schemas(args.output_dir)
+        stale = check(args.output_dir)
         for path in stale:
-            print(f"{path}: differs from the models; run `llmgw schema`", file=sys.stderr)
+            print(f"{path}: differs from the models; run `{command}`", file=sys.stderr)
         return EXIT_FINDINGS if stale else EXIT_OK
-    for path in crdfiles.write_schemas(args.output_dir):
+    for path in write(args.output_dir):
         print(path)
     return EXIT_OK
 
@@ -284,10 +287,20 @@ def _where(loaded: manifests.Loaded, f: Finding) -> tuple[str, int] | None:
 def _line(loaded: manifests.Loaded, f: Finding, *, github: bool = False) -> str:
     where = _where(loaded, f)
     if github:
-        loc = f" file={where[0]},line={where[1]}" if where else ""
-        return f"::{f.severity}{loc}::{f}"
+        loc = f" file={_github_property(where[0])},line={where[1]}" if where else ""
+        return f"::{f.severity}{loc}::{_github_data(str(f))}"
     prefix = f"{where[0]}:{where[1]}: " if where else ""
     return f"{prefix}{f.severity}: {f}"
+
+
+def _github_data(text: str) -> str:
+    """The message of a GitHub workflow command, escaped so that it stays on its line."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    """A property value of a workflow command (file=...), escaped: `:` and `,` end one."""
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def _summary(out: TextIO, o: pipeline.Outcome) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,10 @@ def _documents(path: Path) -> Iterator[tuple[Source, Mapping[str, Any]]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError(f"{path}: cannot be read: {exc}") from None
     try:
-        docs = list(yaml.load_all(text, Loader=_Loader))
+        if "*" in text and _ALIAS.search(text):
+            docs = _bounded(path, text)
+        else:  # no alias to bound: the fast path
+            docs = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
         raise LoadError(_yaml_error(path, exc)) from None
     for index, doc in enumerate(docs):
@@ -101,6 +105,126 @@ def _documents(path: Path) -> Iterator[tuple[Source, Mapping[str, Any]]]:
                     yield Source(path, index, i), item
         else:
             yield Source(path, index), doc
+
+
+# Where an alias (`*name`) can start a token: after a space or line break, or right after
+# `[`, `{`, `,`, `:` or `?` in flow style. A `*` elsewhere (quoted, inside a plain scalar)
+# is text; matching some of those too only costs the slower path.
+_ALIAS = re.compile(r"(?:^|[\s\[{,:?])\*", re.MULTILINE)
+
+
+def _bounded(path: Path, text: str) -> list[Any]:
+    """The documents of a text with aliases, each refused if its aliases expand too far.
+
+    A few lines of anchors can stand for billions of values (`a1: &a1 [*a0, *a0, ...]`);
+    they would be shared when read, but every check walks them all. Each document is
+    composed first (aliases are not expanded there), measured, and only then built.
+    What aliases share is then copied, so that the objects read are those of the values
+    written out: the same findings, and a render byte-identical to the operator's (whose
+    objects come from the API server as JSON), with no `&id001` anchors in it.
+    """
+    loader = _Loader(text)
+    docs: list[Any] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            aliased = _check_aliases(path, len(docs), node)
+            doc = loader.construct_document(node)
+            docs.append(_unshared(doc) if aliased else doc)
+    finally:
+        loader.dispose()
+    return docs
+
+
+# The bound of the YAML library of kubectl and the API server (go-yaml's allowedAliasRatio):
+# up to 99% of a document's values may come from aliases, scaling down to 10% between
+# 400,000 and 4,000,000 values, so aliases add at most about 400,000 values to any document.
+_ALIAS_RATIO_LOW = 400_000
+_ALIAS_RATIO_HIGH = 4_000_000
+
+
+def _allowed_alias_ratio(values: int) -> float:
+    if values <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if values >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (values - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
+def _check_aliases(path: Path, index: int, root: yaml.Node) -> bool:
+    """Whether the document uses aliases; LoadError if they expand too far, or without end."""
+    expanded, written = _expansion(root)
+    where = f"{path}:{int(root.start_mark.line) + 1}: document {index + 1}"
+    if expanded is None:
+        raise LoadError(
+            f"{where}: a YAML alias (*name) refers to a value that holds it, which never ends; "
+            "write the value out instead of the alias"
+        )
+    aliased = expanded - written
+    if aliased > 100 and expanded > 1000 and aliased / expanded > _allowed_alias_ratio(expanded):
+        raise LoadError(
+            f"{where}: its YAML aliases (*name) expand {written:,} written values to {_many(expanded)}, "
+            "more than kubectl and the API server accept; write the values out, or use fewer aliases"
+        )
+    return aliased > 0
+
+
+def _many(n: int) -> str:
+    return f"{n:,}" if n < 10**12 else f"more than 10^{len(str(n)) - 1}"
+
+
+def _expansion(root: yaml.Node) -> tuple[int | None, int]:
+    """(values the node stands for once aliases are expanded, values written) of a composed node.
+
+    A node reached through an alias is the very node of its anchor, so sizes are summed
+    once per node; None for the expanded size when an alias refers to a node that holds it.
+    Iterative, as documents may nest deeper than Python's recursion limit.
+    """
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+        elif key in open_:
+            return None, len(size)
+        elif key not in size:
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(_children(node)) if id(child) not in size)
+    return size[id(root)], len(size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _unshared(doc: Any) -> Any:
+    """A copy of a document in which no mapping or list appears twice (iterative: any depth)."""
+    if not isinstance(doc, dict | list):
+        return doc
+    top: Any = type(doc)()
+    stack: list[tuple[Any, Any]] = [(doc, top)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, value in items:
+            if isinstance(value, dict | list):
+                copy: Any = type(value)()
+                stack.append((value, copy))
+                value = copy
+            if isinstance(target, dict):
+                target[key] = value
+            else:
+                target.append(value)
+    return top
 
 
 def _take(loaded: Loaded, source: Source, raw: Mapping[str, Any]) -> None:

@@ -185,6 +185,72 @@ def test_a_document_that_is_not_an_object(llmgw, write, provider, text, kind):
     assert f"document 2 is a {kind}, not a Kubernetes object" in r.err
 
 
+PROVIDER = """\
+apiVersion: llmgateway.dev/v1alpha1
+kind: LLMProvider
+metadata: {name: p, namespace: default}
+spec:
+  type: vllm
+  endpoint: {url: "http://vllm:8000/v1"}
+  models:
+"""
+
+
+def _bomb(depth: int, breadth: int = 9, style: str = "flow") -> str:
+    """A few lines of anchors that stand for breadth**depth values (a "billion laughs")."""
+    lines = ["  - name: m0", "    params:", "      a0: &a0 [" + ", ".join(["x"] * breadth) + "]"]
+    for i in range(1, depth):
+        if style == "flow":
+            lines.append(f"      a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * breadth) + "]")
+        elif style == "json":  # no space before an alias
+            lines.append(
+                f"      a{i}: &a{i} {{" + ",".join(f'"k{k}":*a{i - 1}' for k in range(breadth)) + "}"
+            )
+        else:
+            lines.append(f"      a{i}: &a{i}")
+            lines += [f"      - *a{i - 1}"] * breadth
+    return PROVIDER + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("depth", "style"), [(5, "flow"), (7, "flow"), (30, "flow"), (5, "json"), (5, "block")]
+)
+def test_aliases_that_expand_too_far_are_refused_in_a_sentence(llmgw, write, provider, depth, style):
+    path = write("bomb.yaml", provider("q", "a"), _bomb(depth, style=style))
+    r = llmgw("validate", path)
+    assert r.code == EXIT_UNREADABLE
+    assert r.out == ""
+    line = path.read_text().splitlines().index("---") + 2  # where document 2 starts
+    assert r.err.startswith(f"llmgw: {path}:{line}: document 2: its YAML aliases (*name) expand ")
+    assert r.err.endswith(
+        "more than kubectl and the API server accept; write the values out, or use fewer aliases\n"
+    )
+    assert r.err.count("\n") == 1
+
+
+def test_an_alias_that_holds_itself_is_refused(llmgw, write):
+    path = write("loop.yaml", PROVIDER + "  - name: m0\n    params: &p\n      a: [*p]\n")
+    r = llmgw("validate", path)
+    assert r.code == EXIT_UNREADABLE
+    assert r.err == (
+        f"llmgw: {path}:1: document 1: a YAML alias (*name) refers to a value that holds it, "
+        "which never ends; write the value out instead of the alias\n"
+    )
+
+
+def test_aliases_within_bounds_read_as_the_values_written_out(llmgw, write):
+    shared = "{temperature: 0.2, max_tokens: 512, extra_body: {tags: [a, b, c]}}"
+    models = [f"  - name: m{i}\n    params: {'&p ' + shared if i == 0 else '*p'}\n" for i in range(50)]
+    aliased = write("aliased/p.yaml", PROVIDER + "".join(models))
+    plain = write(
+        "plain/p.yaml", PROVIDER + "".join(m.replace("&p ", "").replace("*p", shared) for m in models)
+    )
+    assert llmgw("validate", aliased).code == 0
+    assert llmgw("render", aliased).out == llmgw("render", plain).out
+    # Even the small bomb of 9 * 9 values is an ordinary document.
+    assert llmgw("validate", write("small.yaml", _bomb(2))).code == 0
+
+
 def test_a_folder_with_only_other_kinds(llmgw, write, tmp_path):
     write("deploy.yaml", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}})
     r = llmgw("validate", tmp_path)

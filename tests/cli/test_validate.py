@@ -113,6 +113,30 @@ def test_github_annotations(llmgw, write, provider, chain, gateway):
     assert all(line.startswith(("::error ", "::warning ")) for line in lines)
 
 
+def test_github_annotations_are_escaped_one_finding_per_line(llmgw, write, tmp_path):
+    # A newline in a name would start a workflow command of its own (a forged annotation);
+    # GitHub wants %25, %0D and %0A in the message, and %3A and %2C too in a property (file=).
+    name = "p\r\n::error file=x,line=1::50% forged, a:b"
+    path = write(
+        "odd:name,1.yaml",
+        {"apiVersion": P, "kind": "LLMProvider", "metadata": {"name": name}, "spec": {"type": "vllm"}},
+    )
+    r = llmgw("validate", "-o", "github", path)
+    assert r.code == 1
+    lines = r.out.splitlines()
+    assert len(lines) == 2  # metadata.name, spec.endpoint
+    assert r.out.count("\n") == 2
+    assert "\r" not in r.out
+    file = f"{tmp_path}/odd%3Aname%2C1.yaml"
+    shown = "LLMProvider default/p%0D%0A::error file=x,line=1::50%25 forged, a:b"
+    assert lines[0].startswith(f"::error file={file},line=")
+    assert f"::{shown} metadata.name: " in lines[0]
+    assert lines[1] == (
+        f"::error file={file},line={yaml_line(path, 'type: vllm')}::{shown} spec: "
+        "endpoint is required for type 'vllm'"
+    )
+
+
 def test_warnings_fail_only_with_strict(llmgw, write, provider, gateway):
     path = write("estate.yaml", gateway(), provider("p", "a"), provider("elsewhere", "b", namespace="other"))
     relaxed = llmgw("validate", path)

@@ -253,13 +253,9 @@ async def test_returning_to_a_pruned_revision_writes_it_once(cluster: Cluster, s
     assert (len(creates), len(deletes)) == (2, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="kopf (1.45) lists again after 410 Gone but never drops from its indexes the objects "
-    "that vanished meanwhile; the next restart of the operator does (docs/reliability.md)",
-)
 async def test_an_object_deleted_while_the_watch_lists_again_is_left_out(cluster: Cluster) -> None:
+    """A provider deleted while the watches list again after `410 Gone` leaves the render: kopf's
+    new listing lacks it, and the operator passes that on as a delete (handlers/relisting.py)."""
     emu = cluster.emulator
     if emu is None:
         pytest.skip("drops the emulator's watch streams")

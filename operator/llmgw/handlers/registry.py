@@ -19,7 +19,7 @@ import kopf
 from llmgw import __version__
 from llmgw.api import GROUP, VERSION
 from llmgw.core import desired
-from llmgw.handlers import admission, leadership, reconciler, rollback
+from llmgw.handlers import admission, leadership, reconciler, relisting, rollback
 
 STATE_PREFIX = "kopf.llmgateway.dev"
 OWNED = {desired.MANAGED_BY: desired.MANAGER}
@@ -91,6 +91,7 @@ def _raw(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build(options: Options) -> kopf.OperatorRegistry:
+    relisting.install()  # objects deleted while a watch lists again (410 Gone) leave the indexes
     reg = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=reg)

@@ -161,6 +161,40 @@ def test_a_provider_whose_alias_names_a_served_model_is_warned(served, provider)
     assert any(findings.ALIAS_CONFLICT not in w and "alias 'b'" in w for w in verdict.warnings)
 
 
+def test_a_provider_that_closes_a_cycle_is_admitted_with_the_cycle_as_a_warning(
+    provider, gateway, chain
+) -> None:
+    # b -> a is dropped while nothing serves a; serving a makes it a link, and a cycle.
+    w = world(gateway(), provider("p", "b"), chain("ab", "a", "b"), chain("ba", "b", "a"))
+    verdict = admission.review(w, provider("q", "a"))
+    assert verdict.allowed
+    (warning,) = [x for x in verdict.warnings if "closes" in x]
+    assert warning.startswith("LLMProvider default/q spec.models: serving these models closes ")
+    assert "fallback cycle a -> b -> a (errors)" in warning or "fallback cycle b -> a -> b" in warning
+    assert "FallbackChain default/ab, default/ba will be left out" in warning
+
+
+def test_a_provider_edit_that_leaves_a_cycle_as_it_was_says_nothing_of_it(provider, gateway, chain) -> None:
+    w = world(gateway(), provider("p", "a", "b"), chain("ab", "a", "b"), chain("ba", "b", "a"))
+    verdict = admission.review(w, provider("p", "a", "b", "c"))
+    assert verdict.allowed
+    assert not [x for x in verdict.warnings if "cycle" in x]
+
+
+def test_a_gateway_that_binds_chains_on_a_cycle_is_warned(provider, gateway, chain) -> None:
+    w = world(
+        gateway(selector={"matchLabels": {"team": "x"}}),
+        provider("p", "a", "b"),
+        chain("ab", "a", "b"),
+        chain("ba", "b", "a"),
+    )
+    verdict = admission.review(w, gateway())
+    assert verdict.allowed
+    assert len(verdict.warnings) == 1
+    assert "LLMGateway default/gw: binds chains on fallback cycle" in verdict.warnings[0]
+    assert "FallbackChain default/ab, default/ba will be left out" in verdict.warnings[0]
+
+
 def test_a_gateway_that_binds_no_provider_is_warned(served, gateway) -> None:
     verdict = admission.review(world(*served), gateway("other", selector={"matchLabels": {"x": "y"}}))
     assert verdict.allowed

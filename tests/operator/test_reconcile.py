@@ -92,6 +92,7 @@ async def test_cycle_is_shown_on_chains_and_left_out_of_the_render(cluster: Clus
         cond = await eventually(lambda n=name: cyclic(n), what=f"chain {name} FallbackCycle")
         assert cond["status"] == "False"
         assert path in cond["message"]
+
     # "ok" may be applied after the pass that found the cycle: wait for its own pass.
     async def accepted_ok() -> dict | None:
         got = await cluster.get("FallbackChain", "ai", "ok")

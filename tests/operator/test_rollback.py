@@ -224,13 +224,19 @@ async def test_crash_looping_pods_roll_back(cluster: Cluster) -> None:
     await crash_looping_pod(cluster, b)
     await eventually(lambda: runs(cluster, a), what="the Deployment back on revision A")
     st = await eventually(
-        lambda: _when(status(cluster), lambda s: condition({"status": s}, "RolledBack")),
-        what="RolledBack condition",
+        # The status is written after the Deployment in a pass: wait for the one that says so.
+        lambda: _when(status(cluster), rolled_back),
+        what="RolledBack condition True",
     )
     cond = condition({"status": st}, "RolledBack")
     assert cond is not None
     assert cond["reason"] == "CrashLoopBackOff"
     assert "pod gw-7d9f-x2k4: container litellm is crash-looping (4 restarts)" in cond["message"]
+
+
+def rolled_back(st: dict[str, Any]) -> bool:
+    cond = condition({"status": st}, "RolledBack")
+    return cond is not None and cond["status"] == "True"
 
 
 async def _when(coro: Any, check: Any) -> Any:
@@ -326,6 +332,7 @@ async def test_history_and_pruning_keep_the_rollback_target(cluster: Cluster) ->
     names = {cm["metadata"]["name"] for cm in await cluster.config_maps("ai", "gw")}
     assert f"gw-config-{a[:10]}" in names  # the rollback target outlives the limit
     assert f"gw-config-{latest[:10]}" in names
+
     # The Deployment is written before the gateway's status in a pass: wait for the status.
     async def head_is_latest() -> list[tuple[str, str]] | None:
         got = await history(cluster)

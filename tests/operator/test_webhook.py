@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import socket
 import ssl
 import threading
@@ -191,9 +192,15 @@ async def test_a_cycle_of_length_one_through_an_alias_is_refused(estate: dict[st
     assert "fallback cycle a -> a" in message
 
 
-async def test_a_cycle_of_length_two_is_refused_with_its_path(estate: dict[str, Any]) -> None:
+async def test_a_cycle_of_length_two_is_refused_with_its_path(
+    estate: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="kopf.objects")
     message = refused(await send(estate, chain("ba", "b", ["a"])))
     assert "fallback cycle b -> a -> b (errors) (gateway ai/gw)" in message
+    # A refusal is logged as one, at INFO: it is not an error of the operator.
+    said = [r for r in caplog.records if r.name == "kopf.objects" and "b -> a -> b" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()[:18]) for r in said] == [("INFO", "admission refused:")]
 
 
 async def test_a_cycle_of_length_five_is_refused_with_its_path(estate: dict[str, Any]) -> None:

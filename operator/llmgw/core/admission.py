@@ -27,11 +27,12 @@ conflict with), at a cost that grows with the chains it reaches, not the estate.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from llmgw.api.chain import FallbackChain
+from llmgw.api.chain import TRIGGERS, FallbackChain
 from llmgw.api.gateway import LLMGateway
 from llmgw.api.provider import LLMProvider
 from llmgw.core import findings, objects, pipeline, resolve, selection
@@ -273,17 +274,83 @@ def _review_provider(world: World, provider: LLMProvider) -> Verdict:
             for f in res.findings
             if f.kind == provider.kind and (f.namespace, f.name) == (meta.namespace, meta.name)
         ]
+        named = f" (gateway {gw.metadata.namespace}/{gw.metadata.name})"
+        for cycle, chains in _closed_by(world, gw, provider, groups).items():
+            warned.append(
+                f"{provider.kind} {meta.namespace}/{meta.name} spec.models: serving these models closes "
+                f"{cycle}{named}; {_refs(chains)} will be left out of its config until one of them "
+                "drops its link"
+            )
     return Verdict(True, warnings=_dedupe(warned))
 
 
+def _cycles(res: resolve.Resolution) -> dict[str, set[str]]:
+    """Each fallback cycle a resolution found (its path), with the chains on it."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for f in res.findings:
+        m = _CYCLE.match(f.message) if f.reason == findings.FALLBACK_CYCLE else None
+        if m is None:
+            continue
+        # Each chain on a cycle states it from its own model: one cycle, several rotations.
+        nodes = m["path"].split(" -> ")[:-1]
+        first = nodes.index(min(nodes))
+        rotated = [*nodes[first:], *nodes[:first], nodes[first]]
+        out[f"fallback cycle {' -> '.join(rotated)} ({m['trigger']})"].add(f.object_ref)
+    return out
+
+
+_CYCLE = re.compile(r"fallback cycle (?P<path>.+?) \((?P<trigger>\w+)\)")
+
+
+def _refs(chains: Iterable[str]) -> str:
+    """`FallbackChain ns/a, ns/b`, in a stable order."""
+    names = sorted(c.split(" ", 1)[1] for c in chains)
+    return f"FallbackChain {', '.join(names)}"
+
+
+def _closed_by(
+    world: World, gateway: LLMGateway, provider: LLMProvider, groups: set[str]
+) -> dict[str, set[str]]:
+    """The fallback cycles that `provider` (created or changed) would close in `gateway`.
+
+    A chain's link counts only when both its ends are served, so serving a name can turn
+    chains that were each fine into a cycle. Any such cycle passes through a chain on one
+    of the provider's names; the part reachable from those chains is resolved with the
+    provider as it is stored and as it would be.
+    """
+    known = world.estate.namespaces
+    me = resolve.key_of(provider)
+    starts = {
+        resolve.key_of(c): c
+        for g in sorted(groups)
+        for trigger in TRIGGERS
+        for c in world.chains_on.get((g, trigger), ())
+        if selection.binds(gateway, c.metadata.namespace, c.metadata.labels, known)
+    }
+    before: dict[str, set[str]] = defaultdict(set)
+    after: dict[str, set[str]] = defaultdict(set)
+    for key in sorted(starts):
+        part = _reachable(world, gateway, starts[key])
+        for cycle, chains in _cycles(resolve.resolve(part, gateway)).items():
+            before[cycle] |= chains
+        others = tuple(p for p in part.providers if resolve.key_of(p) != me)
+        with_me = tuple(sorted((*others, provider), key=resolve.key_of))
+        for cycle, chains in _cycles(
+            resolve.resolve(dataclasses.replace(part, providers=with_me), gateway)
+        ).items():
+            after[cycle] |= chains
+    return {cycle: chains for cycle, chains in sorted(after.items()) if cycle not in before}
+
+
 def _review_gateway(world: World, gateway: LLMGateway) -> Verdict:
-    """Per-object rules decide; a gateway that would bind no provider is worth a word."""
+    """Per-object rules decide; a gateway that would bind no provider, or chains on a cycle, is
+    worth a word. Gateways change seldom, so this one resolves the whole gateway."""
     known = world.estate.namespaces
     providers = world.estate.providers
+    meta = gateway.metadata
     if providers and not any(
         selection.binds(gateway, p.metadata.namespace, p.metadata.labels, known) for p in providers
     ):
-        meta = gateway.metadata
         return Verdict(
             True,
             warnings=(
@@ -291,7 +358,13 @@ def _review_gateway(world: World, gateway: LLMGateway) -> Verdict:
                 "LLMProvider(s) known; check spec.selector and spec.namespaces",
             ),
         )
-    return Verdict(True)
+    part = dataclasses.replace(world.estate, gateways=(gateway,), invalid=(), findings=())
+    warned = [
+        f"LLMGateway {meta.namespace}/{meta.name}: binds chains on {cycle}; {_refs(chains)} will be "
+        "left out of its config until one of them drops its link"
+        for cycle, chains in sorted(_cycles(resolve.resolve(part, gateway)).items())
+    ]
+    return Verdict(True, warnings=_dedupe(warned))
 
 
 def _dedupe(items: Sequence[str]) -> tuple[str, ...]:

@@ -21,9 +21,12 @@ self-signed one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime
 import ipaddress
+import logging
 import os
 import tempfile
 import time
@@ -44,62 +47,119 @@ DENIED_CODE = 403
 CERT_FILE, KEY_FILE, CA_FILE = "tls.crt", "tls.key", "ca.crt"
 
 
+Raw = Mapping[str, Any]
+Snapshot = tuple[
+    dict[tuple[str, str, str], Raw], dict[str, dict[str, str]], dict[tuple[str, str], dict[str, int]]
+]
+
+
 class Reviewer:
     """The world as the indexes hold it, parsed once per object version and indexed once per change.
 
-    Reviews between two changes of the inputs reuse the indexed world as it is; a watch
-    event on an input marks it stale (`changed`), and the next review walks the indexes.
-    Only what admission reads counts as a change of an object (its generation, which the
-    API server bumps on spec changes, and its labels): the operator's own status writes
-    do not make the world be indexed again.
+    Reviews between two changes of the inputs reuse the indexed world as it is. A watch
+    event on an input marks it stale (`changed`) and, after a short pause, the world is
+    indexed again in a worker thread, so on a large estate neither a review nor the event
+    loop (the reconciler, other reviews, health checks) waits for it. A review that finds
+    the world stale waits for one indexing that began after it arrived. Only what
+    admission reads counts as a change of an object (its generation, which the API server
+    bumps on spec changes, and its labels): the operator's own status writes cost a
+    comparison of versions, not an indexing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, debounce: float = 0.2) -> None:
+        self.debounce = debounce
         self.stale = True
         self.parsed: dict[tuple[str, str, str], tuple[str, objects.Parsed | objects.Invalid]] = {}
         self.versions: dict[tuple[str, str, str], str] = {}
         self.namespaces: dict[str, dict[str, str]] = {}
         self.ports: dict[tuple[str, str], dict[str, int]] = {}
         self.current: admission.World | None = None
+        self.indexes: Mapping[str, Any] | None = None
+        self.building: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
-    def changed(self) -> None:
+    def changed(self, indexes: Mapping[str, Any] | None = None) -> None:
+        """An input changed: index the world again soon, before a review asks for it."""
         self.stale = True
+        if indexes is not None:
+            self.indexes = indexes
+        if self.timer is None and self.indexes is not None:
+            with contextlib.suppress(RuntimeError):  # no running loop
+                self.timer = asyncio.get_running_loop().call_later(self.debounce, self._ahead)
 
-    def world(self, indexes: Mapping[str, Any]) -> admission.World:
+    def _ahead(self) -> None:
+        self.timer = None
+        if self.stale and self.building is None:
+            self._start()
+
+    def _start(self) -> asyncio.Task[None]:
+        if self.building is None:
+            self.building = asyncio.get_running_loop().create_task(self._build())
+        return self.building
+
+    async def world(self, indexes: Mapping[str, Any]) -> admission.World:
+        """The current world; indexed again first when an input changed since the last indexing."""
+        self.indexes = indexes
         if self.current is not None and not self.stale:
             return self.current
-        self.stale = False  # an event during the walk marks it stale again
-        versions: dict[tuple[str, str, str], str] = {}
-        raws: dict[tuple[str, str, str], Mapping[str, Any]] = {}
-        for name in ("providers", "chains", "gateways"):
-            for raw in _values(indexes.get(name)):
-                oid = objects.identity(raw)
-                meta = raw.get("metadata") or {}
-                versions[oid] = _version(meta, raw)
-                raws[oid] = raw
-        namespaces = {str(k): dict(v) for k, v in _items(indexes.get("namespaces"))}
-        ports = {k: dict(v) for k, v in _items(indexes.get("backend_services")) if isinstance(k, tuple)}
+        if self.building is not None:  # began before this review: it may miss the latest change
+            await asyncio.shield(self.building)
+        if self.current is None or self.stale:
+            await asyncio.shield(self._start())
+        assert self.current is not None
+        return self.current
+
+    async def _build(self) -> None:
+        try:
+            self.stale = False  # an event from here on marks it stale again
+            snapshot = _snapshot(self.indexes or {})
+            await asyncio.to_thread(self._index, snapshot)
+        finally:
+            self.building = None
+
+    def _index(self, snapshot: Snapshot) -> None:
+        """Parse what changed and index the world; runs in a worker thread."""
+        raws, namespaces, ports = snapshot
+        versions = {oid: _version(raw.get("metadata") or {}, raw) for oid, raw in raws.items()}
         if (
             self.current is not None
             and versions == self.versions
             and namespaces == self.namespaces
             and ports == self.ports
         ):
-            return self.current
-        for oid in list(self.parsed):
+            return
+        parsed = dict(self.parsed)
+        for oid in list(parsed):
             if oid not in versions:
-                del self.parsed[oid]
+                del parsed[oid]
         for oid, version in versions.items():
-            cached = self.parsed.get(oid)
+            cached = parsed.get(oid)
             if cached is None or cached[0] != version:
-                self.parsed[oid] = (version, objects.parse(raws[oid]))
-        estate = admission.build_estate(
-            (parsed for _version, parsed in self.parsed.values()), namespaces=namespaces
-        )
+                parsed[oid] = (version, objects.parse(raws[oid]))
+        estate = admission.build_estate((p for _version, p in parsed.values()), namespaces=namespaces)
         estate = dataclasses.replace(estate, service_ports=ports)
+        self.parsed = parsed
         self.current = admission.World(estate)
         self.versions, self.namespaces, self.ports = versions, namespaces, ports
-        return self.current
+
+    async def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.building is not None:
+            with contextlib.suppress(Exception):
+                await self.building
+
+
+def _snapshot(indexes: Mapping[str, Any]) -> Snapshot:
+    """What admission reads of the indexes, copied on the event loop (kopf changes them there)."""
+    raws: dict[tuple[str, str, str], Raw] = {}
+    for name in ("providers", "chains", "gateways"):
+        for raw in _values(indexes.get(name)):
+            raws[objects.identity(raw)] = raw
+    namespaces = {str(k): dict(v) for k, v in _items(indexes.get("namespaces"))}
+    ports = {k: dict(v) for k, v in _items(indexes.get("backend_services")) if isinstance(k, tuple)}
+    return raws, namespaces, ports
 
 
 def _version(meta: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
@@ -127,13 +187,32 @@ def _values(index: Any) -> Iterable[Mapping[str, Any]]:
             yield value
 
 
+class Refusals(logging.Filter):
+    """kopf logs a refused review as a handler that "failed permanently", at ERROR. A refusal
+    is the webhook doing its job, not an operator error: say it at INFO, as what it is."""
+
+    PREFIXES = ("Webhook 'validate-", "Handler 'validate-")
+    FAILED = " failed permanently: "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg
+        if isinstance(msg, str) and msg.startswith(self.PREFIXES) and self.FAILED in msg:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.msg, record.args = f"admission refused: {msg.split(self.FAILED, 1)[1]}", ()
+        return True
+
+
+REFUSALS = Refusals()
+
+
 def register(reg: kopf.OperatorRegistry, failure_policy: str = "Ignore") -> Reviewer:
     """Validating handlers for the three kinds, on create and update."""
     reviewer = Reviewer()
+    logging.getLogger("kopf.objects").addFilter(REFUSALS)
 
     async def validate(*, body: kopf.Body, warnings: list[str], resource: Any, **kwargs: Any) -> None:
         began = time.perf_counter()
-        world = reviewer.world(kwargs)
+        world = await reviewer.world(kwargs)
         old = kwargs.get("old")
         verdict = admission.review(world, dict(body), dict(old) if old is not None else None)
         warnings.extend(verdict.warnings)
@@ -143,8 +222,13 @@ def register(reg: kopf.OperatorRegistry, failure_policy: str = "Ignore") -> Revi
         if not verdict.allowed:
             raise kopf.AdmissionError(verdict.message, code=DENIED_CODE)
 
-    async def changed(**_: Any) -> None:
-        reviewer.changed()
+    async def changed(**kwargs: Any) -> None:
+        reviewer.changed(kwargs)
+
+    async def stop(**_: Any) -> None:
+        await reviewer.stop()
+
+    kopf.on.cleanup(registry=reg, id="admission-stop")(stop)
 
     for selector in (*((GROUP, VERSION, p) for p in PLURALS), ("v1", "namespaces"), ("v1", "services")):
         kopf.on.event(*selector, registry=reg, id=f"admission-{selector[-1]}")(changed)

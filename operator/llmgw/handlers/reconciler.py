@@ -155,7 +155,9 @@ class Reconciler:
         for name, store in list(idx.namespaces.items()):
             for labels in store:
                 namespaces[name] = labels
-        estate = estate_mod.build(raws, namespaces, *self._observed(idx))
+        # The pure work runs in a worker thread: on a large estate it takes seconds, and the
+        # event loop must stay free for watch events, the webhook's reviews and health checks.
+        estate = await asyncio.to_thread(estate_mod.build, raws, namespaces, *self._observed(idx))
         if self.prober is not None:
             self.prober.update(estate)
         self._backend_metrics(estate)
@@ -166,7 +168,7 @@ class Reconciler:
         gateway_statuses: dict[tuple[str, str, str], dict[str, Any]] = {}
         for gw in estate.gateways:
             t0 = time.perf_counter()
-            outcome = pipeline.run(estate, gw)
+            outcome = await asyncio.to_thread(pipeline.run, estate, gw)
             metrics.RENDER_SECONDS.observe(time.perf_counter() - t0)
             outcomes.append(outcome)
             rollout = await self._apply(gw, outcome, idx, gens)
@@ -178,7 +180,7 @@ class Reconciler:
         for bad in estate.invalid:
             if bad.kind == "LLMGateway":
                 gateway_statuses[(bad.kind, bad.namespace, bad.name)] = statuses.for_invalid_gateway(bad)
-        wanted = statuses.for_objects(estate, outcomes)
+        wanted = await asyncio.to_thread(statuses.for_objects, estate, outcomes)
         wanted.update(gateway_statuses)
         for (kind, reason), count in _invalid_counts(wanted).items():
             metrics.INVALID_OBJECTS.labels(kind, reason).set(count)

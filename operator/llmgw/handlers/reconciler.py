@@ -188,6 +188,7 @@ class Reconciler:
             body = bodies.get(oid)
             if body is not None:
                 retry |= not await self._write_status(oid, body, status)
+        self._forget(estate, set(bodies))
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - began)
         metrics.RECONCILES.labels("all", "retry" if retry else "ok").inc()
         if retry:
@@ -196,6 +197,24 @@ class Reconciler:
             asyncio.get_running_loop().call_later(delay, self.poke)
         else:
             self.failures = 0
+
+    def _forget(self, estate: estate_mod.Estate, alive: set[tuple[str, str, str]]) -> None:
+        """Drop what this process remembers of objects that are gone, so that a long-running
+        operator's memory follows the estate, not everything it ever saw."""
+        gateways = {
+            (kind_ns_name[1], kind_ns_name[2]) for kind_ns_name in alive if kind_ns_name[0] == "LLMGateway"
+        }
+        uids = {uid for gw in estate.gateways if (uid := gw.metadata.uid)}
+        for key in [k for k in self.announced if k not in alive]:
+            del self.announced[key]
+        for cache in (self.created_cms, self.previous, self.applied):
+            for gone in [k for k in cache if k not in gateways]:
+                del cache[gone]
+        for spec in [k for k in self.written_specs if k[0] not in gateways]:
+            del self.written_specs[spec]
+        self.deleted_cms = {d for d in self.deleted_cms if d[0] in gateways}
+        self.master_keys &= uids | {""}
+        self.rollbacks.forget(gateways)
 
     def _observed(self, idx: Indexes) -> tuple[dict[Key, dict[str, int]], backends.Backends]:
         """Services, ready endpoints, probe results and caches, as the core reads them."""

@@ -175,6 +175,14 @@ class Rollbacks:
         with contextlib.suppress(RuntimeError):  # no running loop (pure tests)
             self.timers[key] = asyncio.get_running_loop().call_later(after + 0.5, self.poke)
 
+    def forget(self, alive: set[Key]) -> None:
+        """Drop the state of gateways that are gone (the status of a live one keeps its history)."""
+        for state in (self.histories, self.plans):
+            for key in [k for k in state if k[:2] not in alive]:
+                del state[key]
+        for gone in [k for k in self.timers if k not in alive]:
+            self.timers.pop(gone).cancel()
+
     def stop(self) -> None:
         for timer in self.timers.values():
             timer.cancel()

@@ -75,3 +75,7 @@ SOAK_ARGS ?= --events 20000
 
 bench-soak: $(BIN)/llmgw ## 20,000 object events on a running operator: RSS and latency over time
 	$(BIN)/python tests/perf/bench_soak.py $(SOAK_ARGS)
+
+.PHONY: bench-webhook
+bench-webhook: $(BIN)/llmgw ## the admission webhook's answer time on 5,000 chains, over HTTPS
+	$(BIN)/python tests/perf/bench_webhook.py

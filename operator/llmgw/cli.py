@@ -97,17 +97,30 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NS",
         help="watch only this namespace (repeatable); all namespaces by default",
     )
-    run.add_argument("--metrics-port", type=int, default=8080)
-    run.add_argument("--health-port", type=int, default=8081)
-    run.add_argument("--settle-seconds", type=float, default=1.0)
-    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics (default 8080)")
+    run.add_argument("--health-port", type=int, default=8081, help="liveness: GET /healthz (default 8081)")
+    run.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=1.0,
+        help="render once changes have been quiet this long (default 1; at most 10 s of waiting)",
+    )
+    run.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="json: one JSON object per line"
+    )
     run.add_argument(
         "--leader-election",
         action="store_true",
         help="act only while holding a coordination Lease (run several replicas; one acts)",
     )
-    run.add_argument("--leader-election-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
-    run.add_argument("--leader-election-name", default="llmgw-operator")
+    run.add_argument(
+        "--leader-election-namespace",
+        default=os.environ.get("POD_NAMESPACE", "default"),
+        help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
+    )
+    run.add_argument(
+        "--leader-election-name", default="llmgw-operator", help="name of the Lease (default llmgw-operator)"
+    )
     run.add_argument("--identity", default=None, help="this replica's name in the Lease (default: pod name)")
     run.add_argument(
         "--watch-secret-versions",
@@ -144,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
         default="Ignore",
         help="what the API server does when the webhook cannot answer (Ignore: admit)",
     )
-    run.add_argument("--verbose", "-v", action="store_true")
+    run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
     return p
 

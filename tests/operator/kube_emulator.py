@@ -12,6 +12,7 @@ fails the tests.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import copy
 import datetime
@@ -83,6 +84,12 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         # answer was lost; a 0 lets the write through). `injected`: (status, verb, resource,
         # namespace, name) of each fault answered.
         self.injected: list[tuple[int, str, str, str, str]] = []
+        # A partition between one replica and the API server, for its Lease only: its Lease
+        # writes hang for `lease_hang_seconds`, then fail with 504, while its other writes go
+        # through (the worst case for leader election: a replica that trusted a renewal still
+        # under way, rather than its own clock, would go on acting after its Lease expired).
+        self.hang_lease_writes_of: str | None = None
+        self.lease_hang_seconds = 6.0
 
     async def _handle(self, request: Any) -> Any:
         try:
@@ -110,6 +117,10 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             name = request.name or (request.data or {}).get("metadata", {}).get("name", "")
             sub = f"/{request.subresource}" if getattr(request, "subresource", None) else ""
             agent = (request.headers or {}).get("User-Agent", "")
+            cut = self.hang_lease_writes_of
+            if plural == "leases" and cut and f"({cut})" in agent:
+                await asyncio.sleep(self.lease_hang_seconds)
+                raise kk8s.KubernetesError(status=504, reason="GatewayTimeout", message="partitioned")
             if agent.startswith(("OpenAPI-Generator", "llmgw/")):  # the operator's writes, not kopf's
                 code = self.faults.popleft() if self.faults and plural not in ("leases", "events") else 0
                 if code:  # 0 lets a write through, to aim the next fault at a later one

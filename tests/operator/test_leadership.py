@@ -110,6 +110,44 @@ async def _handover(cluster: Cluster, a: Replica, b: Replica) -> None:
     print(f"takeover after the leader was {'killed' if crash else 'stopped'}: {takeover:.2f} s")
 
 
+async def test_a_leader_that_cannot_renew_stops_acting_before_another_takes_over(cluster: Cluster) -> None:
+    """No split brain: a leader whose Lease renewals hang (its other writes still get through)
+    stops writing within the renew deadline, before the Lease expires and a standby takes it."""
+    emu = cluster.emulator
+    if emu is None:
+        pytest.skip("partitions one replica from the emulator's Lease")
+    a, b = Replica("replica-a"), Replica("replica-b")
+    try:
+        await a.start()
+        await eventually(lambda: _is(cluster, "replica-a"), what="replica-a leads")
+        await b.start()
+        await cluster.apply(provider("vllm", ["m0"]))
+        await cluster.apply(gateway())
+        await eventually(lambda: cluster.get("Deployment", "ai", "gw"), what="Deployment")
+        cut = time.monotonic()
+        emu.hang_lease_writes_of = "replica-a"
+        edits = 0
+        while not await _is(cluster, "replica-b"):  # edits all along, so a leader has work
+            assert time.monotonic() - cut < 3 * DURATION + 2, "replica-b never took over"
+            edits += 1
+            await cluster.apply(provider("vllm", [f"m{j}" for j in range(edits % 4 + 1)]))
+            await asyncio.sleep(0.25)
+        takeover = time.monotonic() - cut
+        await asyncio.sleep(1.0)
+        rows = list(zip(emu.writes, emu.agents, strict=True))
+        acts = [k for k, (w, agent) in enumerate(rows) if w[1] != "leases" and "(replica-a)" in agent]
+        first_b = next(k for k, (w, agent) in enumerate(rows) if w[1] == "leases" and "(replica-b)" in agent)
+        assert acts
+        assert max(acts) < first_b, "replica-a wrote after replica-b went for the Lease"
+        assert any("(replica-b)" in agent for w, agent in rows[first_b:] if w[1] != "leases")
+        print(f"cut off from its Lease: replica-b led {takeover:.2f} s later, after {edits} edits")
+    finally:
+        emu.hang_lease_writes_of = None
+        for r in (a, b):
+            if r.thread.is_alive():
+                await r.halt()
+
+
 async def _is(cluster: Cluster, name: str) -> bool:
     return await holder(cluster) == name
 
@@ -139,7 +177,9 @@ async def _zombie(cluster: Cluster, port: int) -> None:
         # A zombie watch: the API server keeps the streams open but stops delivering events.
         assert cluster.emulator is not None
         cluster.emulator.silence_watches = True
+        silent = time.monotonic()
         bad = await eventually(lambda: _health(http, port, 503), timeout=4 * DURATION + 3, what="unhealthy")
+        print(f"liveness failed {time.monotonic() - silent:.2f} s after the watches went silent")
         assert "no Lease renewal seen through the watch" in bad["status"]
         cluster.emulator.silence_watches = False
 

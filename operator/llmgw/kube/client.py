@@ -42,6 +42,9 @@ class Kube:
     """A thin async facade over the typed APIs the operator writes through."""
 
     api: Any
+    timeout: float = 30.0
+    """Seconds a call may take, connect and read each: a hung connection must not hold a
+    reconcile, or a leader's renewal, for ever (the client's default is no limit)."""
 
     @classmethod
     def connect(cls) -> Kube:
@@ -68,7 +71,7 @@ class Kube:
 
     async def _call(self, verb: str, resource: str, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
-            result = await asyncio.to_thread(fn, *args, **kw)
+            result = await asyncio.to_thread(fn, *args, _request_timeout=self.timeout, **kw)
         except kubernetes.client.ApiException as exc:
             metrics.API_ERRORS.labels(verb, resource, str(exc.status)).inc()
             raise KubeError(verb, what, int(exc.status or 0), str(exc.reason or "")) from None
@@ -127,7 +130,9 @@ class Kube:
 
     async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            result = await asyncio.to_thread(self.coordination.read_namespaced_lease, name, namespace)
+            result = await asyncio.to_thread(
+                self.coordination.read_namespaced_lease, name, namespace, _request_timeout=self.timeout
+            )
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
                 return None

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +10,8 @@ from typing import Any
 import kmock
 import kube_emulator as apiserver
 import pytest
-from harness import Cluster, _kubeconfig
+from harness import Cluster, _kubeconfig, running
 
-from llmgw import runner
 from llmgw.handlers import registry
 
 
@@ -64,31 +61,9 @@ def settle() -> float:
 
 @pytest.fixture
 async def operator(cluster: Cluster, settle: float, operator_options: dict[str, Any]) -> AsyncIterator[None]:
-    """The real operator, started as `llmgw run` starts it, in its own thread and event loop.
-
-    Its own loop, as in production: kopf treats every task of its loop as its own,
-    and the API server's tasks must not be among them.
-    """
-    stop = threading.Event()
-    ready = threading.Event()
+    """The real operator, as `llmgw run` starts it (see `harness.running`)."""
     opts = registry.Options(
         settle_seconds=settle, max_settle_seconds=max(3.0, 10 * settle), **operator_options
     )
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            asyncio.run(runner.operate(opts, stop_flag=stop, ready_flag=ready))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    thread = threading.Thread(target=main, name="llmgw-operator", daemon=True)
-    thread.start()
-    await asyncio.get_running_loop().run_in_executor(None, ready.wait, 15)
-    try:
+    async for _ in running(opts):
         yield
-    finally:
-        stop.set()
-        await asyncio.get_running_loop().run_in_executor(None, thread.join, 15)
-        assert not thread.is_alive(), "the operator did not stop within 15 s"
-        assert not errors, f"the operator crashed: {errors!r}"

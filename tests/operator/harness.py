@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,33 @@ if os.environ.get("LLMGW_DEBUG_OPERATOR"):  # pragma: no cover
     import logging
 
     logging.basicConfig(level=logging.DEBUG)
+
+
+async def running(opts: Any, name: str = "llmgw-operator") -> AsyncIterator[None]:
+    """The real operator, started as `llmgw run` starts it, in its own thread and event loop,
+    for as long as the caller iterates.
+
+    Its own loop, as in production: kopf treats every task of its loop as its own,
+    and the API server's tasks must not be among them.
+    """
+    from llmgw import runner
+
+    stop, ready = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            asyncio.run(runner.operate(opts, stop_flag=stop, ready_flag=ready))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=main, name=name, daemon=True)
+    thread.start()
+    await asyncio.get_running_loop().run_in_executor(None, ready.wait, 15)
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, 15)
+        assert not thread.is_alive(), "the operator did not stop within 15 s"
+        assert not errors, f"the operator crashed: {errors!r}"

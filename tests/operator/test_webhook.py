@@ -7,12 +7,10 @@ there, exactly as the API server would.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import socket
 import ssl
-import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import Cluster, chain, eventually, gateway, provider
+from harness import Cluster, chain, eventually, gateway, provider, running
 
 from llmgw import runner
 from llmgw.handlers import admission, registry
@@ -39,28 +37,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def start(opts: registry.Options) -> AsyncIterator[None]:
-    stop, ready = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            asyncio.run(runner.operate(opts, stop_flag=stop, ready_flag=ready))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    thread = threading.Thread(target=main, name="llmgw-operator-webhook", daemon=True)
-    thread.start()
-    await asyncio.get_running_loop().run_in_executor(None, ready.wait, 15)
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.get_running_loop().run_in_executor(None, thread.join, 15)
-        assert not thread.is_alive(), "the operator did not stop within 15 s"
-        assert not errors, f"the operator crashed: {errors!r}"
-
-
 def options(settle: float, **kw: Any) -> registry.Options:
     return registry.Options(
         settle_seconds=settle,
@@ -75,7 +51,7 @@ def options(settle: float, **kw: Any) -> registry.Options:
 @pytest.fixture
 async def webhook(cluster: Cluster, settle: float) -> AsyncIterator[None]:
     """The operator with the webhook on and a self-signed certificate (no --webhook-cert-dir)."""
-    async for _ in start(options(settle)):
+    async for _ in running(options(settle)):
         yield
 
 
@@ -286,7 +262,7 @@ async def test_the_webhook_with_a_cert_manager_secret_and_failure_policy_fail(
     await cluster.apply(chain("ab", "a", ["b"]))
     await cluster.apply(gateway())
     opts = options(settle, webhook_cert_dir=str(tmp_path), webhook_failure_policy="Fail")
-    async for _ in start(opts):
+    async for _ in running(opts):
         config = await eventually(lambda: configured(cluster), what="the webhook configuration")
         for hook in config["webhooks"]:
             assert hook["failurePolicy"] == "Fail"

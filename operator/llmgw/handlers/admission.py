@@ -66,8 +66,10 @@ class Reviewer:
     comparison of versions, not an indexing.
     """
 
-    def __init__(self, debounce: float = 0.2) -> None:
+    def __init__(self, debounce: float = 0.2, patience: float = 2.0) -> None:
         self.debounce = debounce
+        self.patience = patience
+        self.last_change = self.stale_since = 0.0
         self.stale = True
         self.parsed: dict[tuple[str, str, str], tuple[str, objects.Parsed | objects.Invalid]] = {}
         self.versions: dict[tuple[str, str, str], str] = {}
@@ -78,19 +80,44 @@ class Reviewer:
         self.building: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
 
-    def changed(self, indexes: Mapping[str, Any] | None = None) -> None:
-        """An input changed: index the world again soon, before a review asks for it."""
-        self.stale = True
-        if indexes is not None:
-            self.indexes = indexes
+    def changed(self, event: Mapping[str, Any] | None = None) -> None:
+        """A watch event on an input (kopf's handler kwargs): unless it changes nothing that
+        admission reads, index the world again once changes pause, before a review asks."""
+        if event is not None:
+            self.indexes = event
+            if not self.stale and self.building is None and self._same(event):
+                return  # e.g. the operator's own status write
+        now = time.monotonic()
+        if not self.stale:
+            self.stale_since = now
+        self.stale, self.last_change = True, now
         if self.timer is None and self.indexes is not None:
             with contextlib.suppress(RuntimeError):  # no running loop
                 self.timer = asyncio.get_running_loop().call_later(self.debounce, self._ahead)
 
+    def _same(self, event: Mapping[str, Any]) -> bool:
+        """Whether an event on one of our kinds leaves the object as admission last indexed it."""
+        body = event.get("body")
+        resource = event.get("resource")
+        if event.get("type") == "DELETED" or not isinstance(body, Mapping):
+            return False
+        if getattr(resource, "group", None) != GROUP:
+            return False  # Namespaces and Services: rare, and read whole
+        oid = objects.identity(body)
+        return self.versions.get(oid) == _version(body.get("metadata") or {}, body)
+
     def _ahead(self) -> None:
+        """Index ahead of reviews once changes have paused (a burst, like a GitOps sync or the
+        first listing, is indexed once), or after `patience` of changes without a pause."""
         self.timer = None
-        if self.stale and self.building is None:
-            self._start()
+        if not self.stale or self.building is not None:
+            return
+        now = time.monotonic()
+        wait = self.debounce - (now - self.last_change)
+        if wait > 0 and now - self.stale_since < self.patience:
+            self.timer = asyncio.get_running_loop().call_later(wait, self._ahead)
+            return
+        self._start()
 
     def _start(self) -> asyncio.Task[None]:
         if self.building is None:

@@ -120,7 +120,15 @@ def build_estate(
 
 
 def review(world: World, raw: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> Verdict:
-    """Whether to admit `raw` (a create, or an update of `old`) into the world."""
+    """Whether to admit `raw` (a create, or an update of `old`) into the world.
+
+    Never raises: what is not an object of one of the three kinds (another kind, no kind,
+    not a mapping) is refused in a sentence, and an `old` that is not the same kind is
+    taken as no old object at all.
+    """
+    kind = raw.get("kind") if isinstance(raw, Mapping) else None
+    if not isinstance(kind, str) or kind not in objects.KINDS:
+        return Verdict(False, _not_ours(raw))
     parsed = objects.parse(_named(raw))
     if isinstance(parsed, objects.Invalid):
         return Verdict(False, _invalid_message(parsed))
@@ -137,6 +145,17 @@ def _named(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(meta, Mapping) and not meta.get("name") and meta.get("generateName"):
         return {**raw, "metadata": {**meta, "name": str(meta["generateName"]).rstrip("-.") or "x"}}
     return raw
+
+
+def _not_ours(raw: Any) -> str:
+    kinds = f"{', '.join(list(objects.KINDS)[:-1])} or {list(objects.KINDS)[-1]}"
+    if not isinstance(raw, Mapping):
+        shown = "null" if raw is None else f"a {type(raw).__name__}"
+        return f"the object under review is {shown}, not an object of kind {kinds}"
+    _kind, namespace, name = objects.identity(raw)
+    kind = raw.get("kind")
+    said = f"kind {str(kind)[:100]!r}" if kind not in (None, "") else "no kind"
+    return f"{namespace}/{name} has {said}; this webhook reviews only objects of kind {kinds}"
 
 
 def _invalid_message(bad: objects.Invalid) -> str:
@@ -165,7 +184,8 @@ def _review_chain(world: World, chain: FallbackChain, old_raw: Mapping[str, Any]
     gateways = _binding(world, meta.namespace, meta.labels)
     if not gateways:
         return Verdict(True, warnings=(_not_bound(world, chain.kind, meta.namespace, meta.name),))
-    old = objects.parse(_named(old_raw)) if old_raw is not None else None
+    same_kind = isinstance(old_raw, Mapping) and old_raw.get("kind") == chain.kind
+    old = objects.parse(_named(old_raw)) if old_raw is not None and same_kind else None
     old_chain = old if isinstance(old, FallbackChain) else None
     refused: list[str] = []
     warned: list[str] = []

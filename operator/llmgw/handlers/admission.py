@@ -22,6 +22,7 @@ self-signed one.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import dataclasses
 import datetime
@@ -34,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp.web
 import kopf
 
 from llmgw import metrics
@@ -289,6 +291,66 @@ def configure(
     settings.admission.server = server(port=port, host=host, addr=addr, cert_dir=cert_dir)
 
 
+class Unreadable(Exception):
+    """An AdmissionReview that kopf could not read."""
+
+
+def unreadable(review: Any) -> str | None:
+    """What in an AdmissionReview kopf would fail on (with a 500 and a traceback), in words;
+    None when kopf can read it. No API server sends such a review; anyone may POST one."""
+    if not isinstance(review, Mapping):
+        return "the body is not an AdmissionReview: a JSON object is expected"
+    request = review.get("request")
+    if not isinstance(request, Mapping):
+        return "the AdmissionReview holds no request"
+    resource = request.get("resource")
+    if not isinstance(resource, Mapping) or not all(
+        isinstance(resource.get(k), str) for k in ("group", "version", "resource")
+    ):
+        return "request.resource must give the group, version and resource as strings"
+    for key in ("object", "oldObject"):
+        obj = request.get(key)
+        if obj is not None and not (
+            isinstance(obj, Mapping) and isinstance(obj.get("metadata", {}), Mapping)
+        ):
+            return f"request.{key} must be an object whose metadata is an object"
+    return None
+
+
+class WebhookServer(kopf.WebhookServer):
+    """kopf's webhook server, answering 400 rather than 500 (and a traceback in the log) to a
+    body it cannot read: not UTF-8 or in an unknown charset, nested too deep for the JSON
+    decoder, or not a review that kopf's engine can take apart (`unreadable`)."""
+
+    @staticmethod
+    async def _serve(fn: kopf.WebhookFn, http: aiohttp.web.Request) -> aiohttp.web.Response:
+        async def guarded(
+            request: Any,
+            *,
+            webhook: str | None = None,
+            headers: dict[str, str] | None = None,
+            sslpeer: dict[str, Any] | None = None,
+        ) -> Any:
+            problem = unreadable(request)
+            if problem is not None:
+                raise Unreadable(problem)
+            return await fn(request, webhook=webhook, headers=headers, sslpeer=sslpeer)
+
+        try:
+            codecs.lookup(http.charset or "utf-8")
+        except LookupError:
+            raise aiohttp.web.HTTPBadRequest(reason="the body's charset is not known") from None
+        try:
+            response: aiohttp.web.Response = await kopf.WebhookServer._serve(guarded, http)
+        except Unreadable as exc:
+            raise aiohttp.web.HTTPBadRequest(reason=str(exc)) from None
+        except UnicodeDecodeError:
+            raise aiohttp.web.HTTPBadRequest(reason="the body is not UTF-8") from None
+        except RecursionError:
+            raise aiohttp.web.HTTPBadRequest(reason="the body is nested too deep") from None
+        return response
+
+
 def server(*, port: int, host: str | None, addr: str, cert_dir: str | None) -> kopf.WebhookServer:
     if cert_dir:
         folder = Path(cert_dir)
@@ -299,7 +361,7 @@ def server(*, port: int, host: str | None, addr: str, cert_dir: str | None) -> k
                 "cert-manager Certificate there, or leave the option out to use a self-signed certificate"
             )
         ca = folder / CA_FILE
-        return kopf.WebhookServer(
+        return WebhookServer(
             addr=addr,
             port=port,
             host=host,
@@ -315,7 +377,7 @@ def server(*, port: int, host: str | None, addr: str, cert_dir: str | None) -> k
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key)
-    return kopf.WebhookServer(
+    return WebhookServer(
         addr=addr, port=port, host=host, certfile=str(folder / CERT_FILE), pkeyfile=str(key_path)
     )
 

@@ -115,6 +115,12 @@ ADMISSION_REVIEWS = Counter(
     ["kind", "result"],
     registry=REGISTRY,
 )
+ADMISSION_INDEX_SECONDS = Histogram(
+    "llmgw_admission_index_duration_seconds",
+    "Time to index the world for the webhook again after a change (in a worker thread).",
+    registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 ADMISSION_SECONDS = Histogram(
     "llmgw_admission_duration_seconds",
     "Time to decide one admission review.",

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import collections
+import gc
 import os
 import ssl
 import statistics
@@ -46,7 +47,7 @@ import kube_emulator  # noqa: E402
 from harness import Cluster, _kubeconfig  # noqa: E402
 from test_webhook import CONFIG_PATH, PLURALS, free_port, review_body  # noqa: E402
 
-from llmgw import manifests, runner  # noqa: E402
+from llmgw import manifests, metrics, runner  # noqa: E402
 from llmgw.core import admission, estate, resolve  # noqa: E402
 from llmgw.handlers import registry  # noqa: E402
 
@@ -209,14 +210,36 @@ async def bench(folder: Path, count: int, edits: int) -> dict[str, Any]:
                     return time.perf_counter() - t, body["response"]
 
                 writes_before = len(emu.writes)
+                indexed_before = (
+                    metrics.ADMISSION_INDEX_SECONDS._sum.get(),
+                    _count(metrics.ADMISSION_INDEX_SECONDS),
+                )
+                pauses: list[float] = []  # the cyclic GC's full collections meanwhile (all threads)
+                gc_began = [0.0]
+
+                def gc_timer(phase: str, info: dict[str, int]) -> None:
+                    if info.get("generation") == 2:
+                        if phase == "start":
+                            gc_began[0] = time.perf_counter()
+                        else:
+                            pauses.append(time.perf_counter() - gc_began[0])
+
+                gc.callbacks.append(gc_timer)
                 first, _ = await ask(plan[0][1])
                 timings: list[float] = []
                 for expected, obj in plan:
                     took, response = await ask(obj)
                     assert verdict_of(response) == expected, (expected, response)
                     timings.append(took)
+                gc.callbacks.remove(gc_timer)
                 during = collections.Counter(f"{w[0]} {w[1]}" for w in emu.writes[writes_before:])
                 say(f"the operator's writes while reviewing: {dict(during) or 'none'}")
+                indexings = _count(metrics.ADMISSION_INDEX_SECONDS) - indexed_before[1]
+                say(
+                    f"while reviewing: the world indexed {indexings:.0f} times "
+                    f"({metrics.ADMISSION_INDEX_SECONDS._sum.get() - indexed_before[0]:.2f} s); "
+                    f"{len(pauses)} full GC collections, longest {max(pauses, default=0) * 1000:.0f} ms"
+                )
                 # Reviews right after an edit: the world is indexed again.
                 after_edit: list[float] = []
                 for e in range(edits):
@@ -241,6 +264,10 @@ async def bench(folder: Path, count: int, edits: int) -> dict[str, Any]:
         "quiet": quiet_seconds,
         "objects": len(raws),
     }
+
+
+def _count(histogram: Any) -> float:
+    return sum(b.get() for b in histogram._buckets)
 
 
 def say(text: str) -> None:

@@ -148,6 +148,7 @@ class Reviewer:
 
     def _index(self, snapshot: Snapshot) -> None:
         """Parse what changed and index the world; runs in a worker thread."""
+        began = time.perf_counter()
         raws, namespaces, ports = snapshot
         versions = {oid: _version(raw.get("metadata") or {}, raw) for oid, raw in raws.items()}
         if (
@@ -170,6 +171,7 @@ class Reviewer:
         self.parsed = parsed
         self.current = admission.World(estate)
         self.versions, self.namespaces, self.ports = versions, namespaces, ports
+        metrics.ADMISSION_INDEX_SECONDS.observe(time.perf_counter() - began)
 
     async def stop(self) -> None:
         if self.timer is not None:

@@ -173,10 +173,20 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         return response
 
     async def _serve_watch(self, request: Any) -> Any:
+        """kmock starts every watch by replaying every object as ADDED; the API server resumes
+        from the resourceVersion the client names, so a client that reconnects (kopf does,
+        every `client_timeout`) gets only what changed since. Without this, every reconnect
+        replays the whole estate, which on thousands of objects is seconds of the operator's
+        time that no cluster would cost it."""
         self._forget(request)
+        since = _number((request.params or {}).get("resourceVersion"))
         async for event in super()._serve_watch(request):
             if self.silence_watches and event:
                 continue
+            if since is not None and isinstance(event, dict) and event.get("type") == "ADDED":
+                rv = _number(((event.get("object") or {}).get("metadata") or {}).get("resourceVersion"))
+                if rv is not None and rv <= since:
+                    continue  # the client has seen it
             yield event
 
     async def drop_watches(self, *, gone: bool = False) -> int:
@@ -197,6 +207,13 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     def count(self, *, exclude: tuple[str, ...] = ("events", "leases", "kopfpeerings")) -> int:
         return sum(1 for w in self.writes if w[1].split("/")[0] not in exclude)
+
+
+def _number(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def crd_resources() -> dict[str, kmock.ResourceInfo]:

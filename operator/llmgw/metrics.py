@@ -6,9 +6,23 @@ process do not collide; `serve` exposes it on the metrics port.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    start_http_server,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The process's own figures (memory, CPU, open files, the cyclic GC's collections), as every
+# Prometheus client library exports them: a leak or GC pauses show without a profiler.
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
 
 RECONCILES = Counter(
     "llmgw_reconciles",

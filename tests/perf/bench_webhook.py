@@ -25,13 +25,13 @@ import argparse
 import asyncio
 import base64
 import collections
-import gc
 import os
+import signal
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,9 +47,8 @@ import kube_emulator  # noqa: E402
 from harness import Cluster, _kubeconfig  # noqa: E402
 from test_webhook import CONFIG_PATH, PLURALS, free_port, review_body  # noqa: E402
 
-from llmgw import manifests, metrics, runner  # noqa: E402
+from llmgw import manifests  # noqa: E402
 from llmgw.core import admission, estate, resolve  # noqa: E402
-from llmgw.handlers import registry  # noqa: E402
 
 
 def reviews(est: estate.Estate, count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -141,27 +140,58 @@ async def bench(folder: Path, count: int, edits: int) -> dict[str, Any]:
         say(f"loading {len(services) + len(raws)} objects into the API server emulator")
         await load(c, services + raws)
         load_seconds = time.perf_counter() - t0
-        stop, ready = threading.Event(), threading.Event()
-        opts = registry.Options(
-            settle_seconds=1.0,
-            max_settle_seconds=10.0,
-            webhook=True,
-            webhook_port=free_port(),
-            webhook_addr="127.0.0.1",
+        # The operator in a process of its own, as in a cluster: the API server emulator and
+        # this client live in this one, and must not share its event loop, GIL or GC pauses.
+        webhook_port, metrics_port, health_port = free_port(), free_port(), free_port()
+        env = {**os.environ, "PYTHONSAFEPATH": "1"}
+        env.pop("KUBERNETES_SERVICE_HOST", None)
+        log_path = tmp / "operator.log"
+        log = log_path.open("wb")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmgw.cli",
+                "run",
+                "--webhook",
+                "--webhook-port",
+                str(webhook_port),
+                "--webhook-host",
+                "127.0.0.1",
+                "--metrics-port",
+                str(metrics_port),
+                "--health-port",
+                str(health_port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
-        errors: list[BaseException] = []
-
-        def operate() -> None:
-            try:
-                asyncio.run(runner.operate(opts, stop_flag=stop, ready_flag=ready))
-            except BaseException as exc:
-                errors.append(exc)
-                raise
-
-        thread = threading.Thread(target=operate, daemon=True)
-        thread.start()
+        say(f"operator pid {proc.pid}, log {log_path}")
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, ready.wait, 60)
+
+        async def scrape() -> dict[str, float]:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{metrics_port}/metrics") as rsp,
+            ):
+                text = await rsp.text()
+            out: dict[str, float] = {}
+            for line in text.splitlines():
+                if line and not line.startswith("#"):
+                    name, value = line.rsplit(" ", 1)
+                    out[name] = float(value)
+            return out
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                await scrape()
+                break
+            except aiohttp.ClientError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the operator did not start; see {log_path}") from None
+                await asyncio.sleep(0.2)
         try:
             t0 = time.perf_counter()
             say(
@@ -170,8 +200,8 @@ async def bench(folder: Path, count: int, edits: int) -> dict[str, Any]:
             seen: list[Any] = []
             while len(seen) < 10 or len(set(seen[-10:])) > 1 or seen[-1][0] is None:
                 gw = await c.get("LLMGateway", "ai-platform", "main")
-                if errors or not thread.is_alive():
-                    raise RuntimeError(f"the operator stopped: {errors!r}")
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the operator stopped; see {log_path}")
                 status = gw.get("status") or {}
                 seen.append((status.get("chains"), status.get("revision")))
                 await asyncio.sleep(0.5)
@@ -210,35 +240,25 @@ async def bench(folder: Path, count: int, edits: int) -> dict[str, Any]:
                     return time.perf_counter() - t, body["response"]
 
                 writes_before = len(emu.writes)
-                indexed_before = (
-                    metrics.ADMISSION_INDEX_SECONDS._sum.get(),
-                    _count(metrics.ADMISSION_INDEX_SECONDS),
-                )
-                pauses: list[float] = []  # the cyclic GC's full collections meanwhile (all threads)
-                gc_began = [0.0]
-
-                def gc_timer(phase: str, info: dict[str, int]) -> None:
-                    if info.get("generation") == 2:
-                        if phase == "start":
-                            gc_began[0] = time.perf_counter()
-                        else:
-                            pauses.append(time.perf_counter() - gc_began[0])
-
-                gc.callbacks.append(gc_timer)
+                before = await scrape()
                 first, _ = await ask(plan[0][1])
                 timings: list[float] = []
                 for expected, obj in plan:
                     took, response = await ask(obj)
                     assert verdict_of(response) == expected, (expected, response)
                     timings.append(took)
-                gc.callbacks.remove(gc_timer)
                 during = collections.Counter(f"{w[0]} {w[1]}" for w in emu.writes[writes_before:])
                 say(f"the operator's writes while reviewing: {dict(during) or 'none'}")
-                indexings = _count(metrics.ADMISSION_INDEX_SECONDS) - indexed_before[1]
+                after = await scrape()
+
+                def delta(name: str) -> float:
+                    return after.get(name, 0.0) - before.get(name, 0.0)
+
+                full_gc = 'python_gc_collections_total{generation="2"}'
                 say(
-                    f"while reviewing: the world indexed {indexings:.0f} times "
-                    f"({metrics.ADMISSION_INDEX_SECONDS._sum.get() - indexed_before[0]:.2f} s); "
-                    f"{len(pauses)} full GC collections, longest {max(pauses, default=0) * 1000:.0f} ms"
+                    f"while reviewing, in the operator: the world indexed "
+                    f"{delta('llmgw_admission_index_duration_seconds_count'):.0f} times, "
+                    f"{delta(full_gc):.0f} full GC collections"
                 )
                 # Reviews right after an edit: the world is indexed again.
                 after_edit: list[float] = []
@@ -250,8 +270,12 @@ async def bench(folder: Path, count: int, edits: int) -> dict[str, Any]:
                     took, _ = await ask(plan[e][1])
                     after_edit.append(took)
         finally:
-            stop.set()
-            await loop.run_in_executor(None, thread.join, 30)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await loop.run_in_executor(None, proc.wait, 20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
             await c.session.close()
     return {
         "timings": timings,
@@ -264,10 +288,6 @@ async def bench(folder: Path, count: int, edits: int) -> dict[str, Any]:
         "quiet": quiet_seconds,
         "objects": len(raws),
     }
-
-
-def _count(histogram: Any) -> float:
-    return sum(b.get() for b in histogram._buckets)
 
 
 def say(text: str) -> None:

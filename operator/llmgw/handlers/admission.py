@@ -316,7 +316,34 @@ def unreadable(review: Any) -> str | None:
             isinstance(obj, Mapping) and isinstance(obj.get("metadata", {}), Mapping)
         ):
             return f"request.{key} must be an object whose metadata is an object"
+        if _deeper_than(obj, MAX_DEPTH):
+            return (
+                f"request.{key} nests deeper than {MAX_DEPTH} levels; no object of these kinds "
+                "needs that (passthrough maps may nest 8 levels)"
+            )
     return None
+
+
+MAX_DEPTH = 64
+"""Deeper objects are refused before kopf walks them (its recursive copies would fail at a
+depth that depends on the stack at the time, so the answer would too)."""
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and maps nest deeper than `limit`, without recursion."""
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        todo.extend((child, depth + 1) for child in children)
+    return False
 
 
 class WebhookServer(kopf.WebhookServer):

@@ -19,22 +19,17 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from llmgw import cli, manifests
 from llmgw.core import pipeline
 
-from . import hostile, safe
+from . import hostile, runs, safe
 
 TRIED: collections.Counter[str] = collections.Counter()
 EXITS: collections.Counter[str] = collections.Counter()
-some = settings(
-    max_examples=120,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    database=None,
-)
+some = runs.random_inputs(120)
 
 
 @pytest.fixture(scope="module", autouse=True)

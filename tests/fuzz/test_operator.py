@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 from harness import Cluster, condition, eventually, gateway, provider
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 
 from llmgw.core import estate, pipeline
 
-from . import hostile, safe
+from . import hostile, runs, safe
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("operator")]
 
@@ -30,14 +30,7 @@ def draw(n: int) -> list[dict[str, Any]]:
     """n objects from the fuzz strategies, the same ones every run."""
     out: list[dict[str, Any]] = []
 
-    @settings(
-        max_examples=n,
-        database=None,
-        derandomize=True,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        deadline=None,
-    )
+    @runs.the_same_inputs(n)
     @given(hostile.objects_mixed(json_only=True))
     def collect(raw: dict[str, Any]) -> None:
         out.append(copy.deepcopy(raw))

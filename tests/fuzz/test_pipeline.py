@@ -12,20 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmgw.core import estate, objects, pipeline
 
-from . import hostile, safe
+from . import hostile, runs, safe
 
 TRIED: collections.Counter[str] = collections.Counter()
-many = settings(
-    max_examples=400,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    database=None,
-)
+many = runs.random_inputs(400)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -29,23 +29,18 @@ from typing import Any
 import httpx
 import pytest
 from harness import Cluster, chain, eventually, gateway, provider, running
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmgw.core import admission, estate, findings, objects, pipeline
 from llmgw.handlers import registry
 
-from . import hostile
+from . import hostile, runs
 
 TRIED: collections.Counter[str] = collections.Counter()
 SEEN: collections.Counter[str] = collections.Counter()
 """Outcomes among the inputs tried, so that a run shows what it exercised."""
-many = settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    database=None,
-)
+many = runs.random_inputs(300)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -316,14 +311,7 @@ def draw_reviews(n: int) -> list[tuple[Any, Any]]:
     )
     olds_ = st.one_of(st.none(), st.none(), hostile.objects_mixed(json_only=True))
 
-    @settings(
-        max_examples=n,
-        database=None,
-        derandomize=True,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        deadline=None,
-    )
+    @runs.the_same_inputs(n)
     @given(objects_, olds_)
     def collect(raw: Any, old: Any) -> None:
         out.append((copy.deepcopy(raw), copy.deepcopy(old)))

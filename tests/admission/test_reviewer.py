@@ -104,3 +104,23 @@ async def test_labels_changed_back_during_an_indexing_are_not_lost(
     world = await reviewer.world(indexes(gateway(), a))
     assert world.estate.providers[0].metadata.labels == {"team": "a"}
     await reviewer.stop()
+
+
+def test_a_review_nested_past_the_bound_is_unreadable_and_one_within_it_is_not(
+    provider: Callable[..., Raw],
+) -> None:
+    def nested(depth: int) -> Raw:
+        obj = provider("p", "m")
+        value: Any = "leaf"
+        for _ in range(depth - 5):  # maps and lists: the object, spec, models, [0] and params are 5
+            value = {"a": value}
+        obj["spec"]["models"][0]["params"] = {"extra_body": value}
+        return obj
+
+    def review(obj: Raw) -> dict[str, Any]:
+        return {"request": {"resource": {"group": "g", "version": "v", "resource": "r"}, "object": obj}}
+
+    assert admission.unreadable(review(nested(admission.MAX_DEPTH))) is None
+    problem = admission.unreadable(review(nested(admission.MAX_DEPTH + 1)))
+    assert problem is not None
+    assert problem.startswith(f"request.object nests deeper than {admission.MAX_DEPTH} levels")

@@ -324,9 +324,10 @@ def unreadable(review: Any) -> str | None:
     return None
 
 
-MAX_DEPTH = 64
-"""Deeper objects are refused before kopf walks them (its recursive copies would fail at a
-depth that depends on the stack at the time, so the answer would too)."""
+MAX_DEPTH = 200
+"""Deeper objects are refused before kopf walks them: its recursive copies fail somewhere past
+400 levels, at a depth that depends on the stack at the time, so the answer would too. Up to
+here a review answers in words (passthrough maps may nest only 8 levels)."""
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

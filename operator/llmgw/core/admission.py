@@ -35,7 +35,7 @@ from typing import Any
 from llmgw.api.chain import TRIGGERS, FallbackChain
 from llmgw.api.gateway import LLMGateway
 from llmgw.api.provider import LLMProvider
-from llmgw.core import findings, objects, pipeline, resolve, selection
+from llmgw.core import estate, findings, objects, pipeline, resolve, selection
 from llmgw.core.estate import Estate
 from llmgw.core.findings import Finding
 
@@ -96,25 +96,9 @@ def build_estate(
     base: Estate | None = None,
 ) -> Estate:
     """An Estate from objects parsed already (the webhook keeps them parsed between reviews)."""
-    providers: list[LLMProvider] = []
-    chains: list[FallbackChain] = []
-    gateways: list[LLMGateway] = []
-    invalid: list[objects.Invalid] = []
-    for obj in parsed:
-        if isinstance(obj, objects.Invalid):
-            invalid.append(obj)
-        elif isinstance(obj, LLMProvider):
-            providers.append(obj)
-        elif isinstance(obj, FallbackChain):
-            chains.append(obj)
-        else:
-            gateways.append(obj)
     return dataclasses.replace(
         base or Estate(),
-        providers=tuple(sorted(providers, key=resolve.key_of)),
-        chains=tuple(sorted(chains, key=resolve.key_of)),
-        gateways=tuple(sorted(gateways, key=resolve.key_of)),
-        invalid=tuple(sorted(invalid, key=lambda o: (o.kind, o.namespace, o.name))),
+        **estate.by_kind(parsed),
         namespaces=dict(namespaces or (base.namespaces if base else {})),
     )
 

@@ -86,31 +86,38 @@ def build(
                     seen[key] = raw
             continue
         seen[key] = raw
-    providers: list[LLMProvider] = []
-    chains: list[FallbackChain] = []
-    gateways: list[LLMGateway] = []
-    invalid: list[objects.Invalid] = []
-    for key in sorted(seen):
-        parsed = objects.parse(seen[key])
-        if isinstance(parsed, objects.Invalid):
-            invalid.append(parsed)
-        elif isinstance(parsed, LLMProvider):
-            providers.append(parsed)
-        elif isinstance(parsed, FallbackChain):
-            chains.append(parsed)
-        else:
-            gateways.append(parsed)
-    by_key = lambda o: (o.metadata.namespace, o.metadata.name)  # noqa: E731
     return Estate(
-        providers=tuple(sorted(providers, key=by_key)),
-        chains=tuple(sorted(chains, key=by_key)),
-        gateways=tuple(sorted(gateways, key=by_key)),
-        invalid=tuple(sorted(invalid, key=lambda o: (o.kind, o.namespace, o.name))),
+        **by_kind(objects.parse(seen[key]) for key in sorted(seen)),
         namespaces=dict(namespaces or {}),
         service_ports=dict(service_ports or {}),
         findings=tuple(sorted(set(found))),
         backends=backends or Backends(),
     )
+
+
+def by_kind(parsed: Iterable[objects.Parsed | objects.Invalid]) -> dict[str, Any]:
+    """Parsed objects as an Estate's `providers`, `chains`, `gateways` and `invalid`, each in
+    (namespace, name) order, so the order they came in never shows."""
+    providers: list[LLMProvider] = []
+    chains: list[FallbackChain] = []
+    gateways: list[LLMGateway] = []
+    invalid: list[objects.Invalid] = []
+    for obj in parsed:
+        if isinstance(obj, objects.Invalid):
+            invalid.append(obj)
+        elif isinstance(obj, LLMProvider):
+            providers.append(obj)
+        elif isinstance(obj, FallbackChain):
+            chains.append(obj)
+        else:
+            gateways.append(obj)
+    by_key = lambda o: (o.metadata.namespace, o.metadata.name)  # noqa: E731
+    return {
+        "providers": tuple(sorted(providers, key=by_key)),
+        "chains": tuple(sorted(chains, key=by_key)),
+        "gateways": tuple(sorted(gateways, key=by_key)),
+        "invalid": tuple(sorted(invalid, key=lambda o: (o.kind, o.namespace, o.name))),
+    }
 
 
 def _canonical(raw: Any) -> str:

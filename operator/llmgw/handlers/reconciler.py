@@ -201,9 +201,7 @@ class Reconciler:
     def _forget(self, estate: estate_mod.Estate, alive: set[tuple[str, str, str]]) -> None:
         """Drop what this process remembers of objects that are gone, so that a long-running
         operator's memory follows the estate, not everything it ever saw."""
-        gateways = {
-            (kind_ns_name[1], kind_ns_name[2]) for kind_ns_name in alive if kind_ns_name[0] == "LLMGateway"
-        }
+        gateways = {(ns, name) for kind, ns, name in alive if kind == "LLMGateway"}
         uids = {uid for gw in estate.gateways if (uid := gw.metadata.uid)}
         for key in [k for k in self.announced if k not in alive]:
             del self.announced[key]

@@ -34,7 +34,8 @@ async def test_first_render_creates_revision_deployment_service_and_key(cluster:
     assert {"name": "config", "configMap": {"name": cm["metadata"]["name"]}} in volumes
     assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert dep["metadata"]["ownerReferences"][0]["kind"] == "LLMGateway"
-    assert await cluster.get("Service", "ai", "gw") is not None
+    # A pass writes the Service after the Deployment: wait for it.
+    await eventually(lambda: cluster.get("Service", "ai", "gw"), what="Service ai/gw")
     assert await cluster.get("Secret", "ai", "gw-master-key") is not None
     gw = await eventually(lambda: _programmed(cluster), what="gateway Programmed")
     assert gw["status"]["revision"] == config_hash(dep)[:10]

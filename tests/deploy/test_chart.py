@@ -313,7 +313,7 @@ def test_notes_tell_the_next_command(helm: str) -> None:
     out = run([helm, "install", "llmgw", str(CHART), "--dry-run=client", "--namespace", NAMESPACE]).stdout
     notes = out.split("NOTES:", 1)[1]
     assert f"kubectl -n {NAMESPACE} rollout status deployment/llmgw" in notes
-    assert "kubectl apply -f config/samples/" in notes
+    assert "kubectl apply -k config/samples" in notes
 
 
 # --- values.schema.json -------------------------------------------------------------------------

@@ -164,7 +164,13 @@ async def test_discovery_names_missing_models_and_serves_discovered_ones(cluster
         )
         assert "model_name: llama3.2:3b" in config
         assert "model: ollama_chat/qwen2.5:7b" in config
-        obj = await cluster.get("LLMProvider", "ai", "ollama")
+
+        # A pass writes statuses after the revision: wait for the provider's.
+        async def discovered() -> dict[str, Any] | None:
+            obj = await cluster.get("LLMProvider", "ai", "ollama")
+            return obj if (obj.get("status") or {}).get("discoveredModels") else None
+
+        obj = await eventually(discovered, what="status.discoveredModels")
         assert obj["status"]["discoveredModels"] == ["llama3.2:3b", "qwen2.5:7b"]
         assert condition(obj, "ModelsAvailable")["reason"] == "Discovered"
 

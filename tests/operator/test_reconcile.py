@@ -103,9 +103,14 @@ async def test_cycle_is_shown_on_chains_and_left_out_of_the_render(cluster: Clus
     assert condition(ok, "Accepted")["status"] == "True"
     assert ok["status"]["effectiveOrder"] == ["a", "c"]
     gw = await eventually(lambda: _programmed(cluster))
-    cm = (await cluster.config_maps("ai", "gw"))[0]
-    config = cm["data"]["config.yaml"]
-    assert "context_window_fallbacks" in config
+
+    async def with_ok() -> str | None:
+        dep = await deployment(cluster)
+        cm = dep and await cluster.get("ConfigMap", "ai", f"gw-config-{config_hash(dep)[:10]}")
+        text = cm["data"]["config.yaml"] if cm else ""
+        return text if "context_window_fallbacks" in text else None
+
+    config = await eventually(with_ok, what="the revision with chain ok")
     assert "\n  fallbacks:" not in config
     assert {e["name"] for e in gw["status"]["excluded"]} == {"ab", "bc", "ca"}
 
@@ -259,8 +264,13 @@ async def test_selection_by_labels_and_namespaces(cluster: Cluster) -> None:
     # Relabelling moves it in.
     await cluster.patch("LLMProvider", "ai", "unlabelled", {"metadata": {"labels": {"tier": "gpu"}}})
     await eventually(lambda: served(2), what="two providers served")
-    obj = await cluster.get("LLMProvider", "ai", "unlabelled")
-    assert obj["status"]["gateways"] == ["ai/gw"]
+
+    async def serving() -> dict | None:
+        obj = await cluster.get("LLMProvider", "ai", "unlabelled")
+        return obj if (obj.get("status") or {}).get("gateways") == ["ai/gw"] else None
+
+    obj = await eventually(serving, what="status.gateways of the relabelled provider")
+    assert condition(obj, "Accepted")["status"] == "True"
 
 
 async def _reason(c: Cluster, kind: str, ns: str, name: str, reason: str) -> dict | None:

@@ -184,7 +184,9 @@ class Reconciler:
         wanted.update(gateway_statuses)
         for (kind, reason), count in _invalid_counts(wanted).items():
             metrics.INVALID_OBJECTS.labels(kind, reason).set(count)
-        for oid, status in sorted(wanted.items()):
+        # Gateways last: a gateway's status sums up its providers and chains, so by the time it
+        # says what it serves, each of them already says so too.
+        for oid, status in sorted(wanted.items(), key=lambda item: (item[0][0] == "LLMGateway", item[0])):
             body = bodies.get(oid)
             if body is not None:
                 retry |= not await self._write_status(oid, body, status)

@@ -296,3 +296,14 @@ async def test_ten_seconds_of_quiet_write_nothing(cluster: Cluster) -> None:
     before = len(cluster.writes())
     await asyncio.sleep(10)
     assert cluster.writes()[before:] == []
+
+
+async def test_a_gateway_status_is_written_after_those_of_what_it_serves(cluster: Cluster) -> None:
+    """Whoever sees the gateway say what it serves sees each provider and chain say so too."""
+    await cluster.apply(provider("vllm", ["llama", "qwen"]))
+    await cluster.apply(chain("c", "llama", ["qwen"]))
+    await cluster.apply(gateway())
+    await eventually(lambda: _programmed(cluster))
+    statuses = [w[1] for w in cluster.writes() if w[1].endswith("/status")]
+    first_gateway = statuses.index("llmgateways/status")
+    assert {"llmproviders/status", "fallbackchains/status"} <= set(statuses[:first_gateway])

@@ -20,6 +20,13 @@ def config_hash(dep: dict | None) -> str | None:
     return dep["spec"]["template"]["metadata"]["annotations"].get("llmgateway.dev/config-hash")
 
 
+async def running_config(c: Cluster) -> str:
+    """The config.yaml of the revision the Deployment runs; empty before there is one."""
+    dep = await deployment(c)
+    cm = dep and await c.get("ConfigMap", "ai", f"gw-config-{config_hash(dep)[:10]}")
+    return str(cm["data"]["config.yaml"]) if cm else ""
+
+
 async def test_first_render_creates_revision_deployment_service_and_key(cluster: Cluster) -> None:
     await cluster.apply(provider("vllm", ["llama"]))
     await cluster.apply(gateway())
@@ -105,9 +112,7 @@ async def test_cycle_is_shown_on_chains_and_left_out_of_the_render(cluster: Clus
     gw = await eventually(lambda: _programmed(cluster))
 
     async def with_ok() -> str | None:
-        dep = await deployment(cluster)
-        cm = dep and await cluster.get("ConfigMap", "ai", f"gw-config-{config_hash(dep)[:10]}")
-        text = cm["data"]["config.yaml"] if cm else ""
+        text = await running_config(cluster)
         return text if "context_window_fallbacks" in text else None
 
     config = await eventually(with_ok, what="the revision with chain ok")
@@ -177,9 +182,7 @@ async def test_pruning_keeps_revision_history_limit(cluster: Cluster) -> None:
         await cluster.apply(provider("p", [f"m{j}" for j in range(i + 1)]))
 
         async def has(n: int = i) -> bool:
-            dep = await deployment(cluster)
-            cm = dep and await cluster.get("ConfigMap", "ai", f"gw-config-{config_hash(dep)[:10]}")
-            return bool(cm and f"model_name: m{n}\n" in cm["data"]["config.yaml"])
+            return f"model_name: m{n}\n" in await running_config(cluster)
 
         await eventually(has, what=f"revision with m{i}")
     cms = await eventually(lambda: _exactly(cluster, 3), what="three ConfigMaps left")

@@ -12,6 +12,10 @@
 set -euo pipefail
 
 LITELLM_VERSION="1.106.2"
+# What the gateway image ships besides litellm[proxy] and the e2e tests use: the
+# Prometheus callback (spec.metrics) needs prometheus-client, from LiteLLM's
+# proxy-runtime extra, whose other 20-odd cloud SDKs the tests do not need.
+RUNTIME_EXTRAS=("prometheus-client==0.26.0")
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${LLMGW_LITELLM_VENV:-$root/.venv-litellm}"
@@ -21,7 +25,17 @@ installed_version() {
   "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))' 2>/dev/null || true
 }
 
-if [[ -x "$venv/bin/litellm" && "$(installed_version)" == "$LITELLM_VERSION" ]]; then
+extras_installed() {
+  "$venv/bin/python" - "${RUNTIME_EXTRAS[@]}" <<'PY' 2>/dev/null
+import importlib.metadata as m, sys
+for pin in sys.argv[1:]:
+    name, version = pin.split("==")
+    if m.version(name) != version:
+        sys.exit(1)
+PY
+}
+
+if [[ -x "$venv/bin/litellm" && "$(installed_version)" == "$LITELLM_VERSION" ]] && extras_installed; then
   echo "litellm $LITELLM_VERSION is already installed in $venv"
   exit 0
 fi
@@ -31,7 +45,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
 echo "installing litellm[proxy]==$LITELLM_VERSION into $venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "litellm[proxy]==$LITELLM_VERSION"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  "litellm[proxy]==$LITELLM_VERSION" "${RUNTIME_EXTRAS[@]}"
 
 if [[ ! -x "$venv/bin/litellm" ]]; then
   echo "error: $venv/bin/litellm is missing after the install" >&2

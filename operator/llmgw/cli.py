@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from llmgw import __version__, manifests
-from llmgw.core import pipeline
+from llmgw import __version__, manifests, options
+from llmgw.core import pipeline, resolve, revisions
 from llmgw.core.findings import Finding
 
 EXIT_OK = 0
@@ -102,8 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--settle-seconds",
         type=float,
-        default=1.0,
-        help="render once changes have been quiet this long (default 1; at most 10 s of waiting)",
+        default=options.SETTLE_SECONDS,
+        metavar="N",
+        help=(
+            f"render once changes have been quiet for N s (default {options.SETTLE_SECONDS:g}), "
+            f"and at most max(N, {options.MAX_SETTLE_SECONDS:g}) s after the first change"
+        ),
     )
     run.add_argument(
         "--log-format", choices=("text", "json"), default="text", help="json: one JSON object per line"
@@ -115,17 +119,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--leader-election-namespace",
-        default=os.environ.get("POD_NAMESPACE", "default"),
+        default=os.environ.get("POD_NAMESPACE", options.LEASE_NAMESPACE),
         help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
     )
     run.add_argument(
-        "--leader-election-name", default="llmgw-operator", help="name of the Lease (default llmgw-operator)"
+        "--leader-election-name",
+        default=options.LEASE_NAME,
+        help=f"name of the Lease (default {options.LEASE_NAME})",
     )
     run.add_argument("--identity", default=None, help="this replica's name in the Lease (default: pod name)")
     run.add_argument(
         "--watch-secret-versions",
         action="store_true",
-        help="watch Secrets' metadata so rolloutOnSecretChange works (needs list/watch on Secrets)",
+        help=(
+            "list and watch Secrets' metadata only (never their data) so rolloutOnSecretChange "
+            "works (needs list/watch on Secrets)"
+        ),
     )
     run.add_argument(
         "--probe-interval-seconds",
@@ -138,7 +147,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the validating admission webhook and manage validating.llmgateway.dev",
     )
-    run.add_argument("--webhook-port", type=int, default=9443, help="port of the webhook (HTTPS)")
+    run.add_argument(
+        "--webhook-port", type=int, default=options.WEBHOOK_PORT, help="port of the webhook (HTTPS)"
+    )
     run.add_argument(
         "--webhook-host",
         default=None,
@@ -154,12 +165,54 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--webhook-failure-policy",
         choices=("Ignore", "Fail"),
-        default="Ignore",
+        default=options.WEBHOOK_FAILURE_POLICY,
         help="what the API server does when the webhook cannot answer (Ignore: admit)",
+    )
+    run.add_argument(
+        "--status-concurrency",
+        type=_positive_int,
+        default=options.STATUS_CONCURRENCY,
+        metavar="N",
+        help=f"status writes in flight at once (default {options.STATUS_CONCURRENCY}); gateways' last",
+    )
+    run.add_argument(
+        "--api-qps",
+        type=float,
+        default=options.API_QPS,
+        metavar="QPS",
+        help=f"calls a second to the API server on average (default {options.API_QPS:g}; 0: no limit)",
+    )
+    run.add_argument(
+        "--api-burst",
+        type=_positive_int,
+        default=options.API_BURST,
+        metavar="N",
+        help=f"calls at once before --api-qps applies (default {options.API_BURST})",
     )
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
+
+    d = sub.add_parser(
+        "demo",
+        help="run the operator's main job on this machine: embedded API, real LiteLLM pods",
+        description=(
+            "Start an embedded Kubernetes API, the operator, real LiteLLM gateway pods and fake "
+            "backends on loopback, apply DIR, and show what `kubectl get llm` would. "
+            "`llmgw demo get | fail NAME | recover NAME` talk to a running demo."
+        ),
+    )
+    from llmgw.demo import options as demo_options
+
+    demo_options.add_arguments(d)
+    d.set_defaults(func=_demo)
     return p
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _without_gc(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -246,8 +299,11 @@ def _render(args: argparse.Namespace) -> int:
         chosen = list(gateways)
     outcome = pipeline.run(estate, chosen[0])
     sys.stdout.write(outcome.rendered.text)
+    excluded = outcome.resolution.excluded
     for f in outcome.resolution.findings:
-        print(f"llmgw: left out: {_line(loaded, f)}", file=sys.stderr)
+        # Whole objects left out say so; a dropped link or a warning is said as it is.
+        left = "left out: " if (f.kind, f.namespace, f.name) in excluded else ""
+        print(f"llmgw: {left}{_line(loaded, f)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -286,6 +342,12 @@ def _run(args: argparse.Namespace) -> int:  # pragma: no cover - exercised by in
     return int(runner.run(args))
 
 
+def _demo(args: argparse.Namespace) -> int:  # pragma: no cover - exercised by tests/demo
+    from llmgw.demo import commands
+
+    return commands.main(args)
+
+
 def _key(meta: Any) -> str:
     return f"{meta.namespace}/{meta.name}"
 
@@ -319,15 +381,23 @@ def _github_property(text: str) -> str:
 def _summary(out: TextIO, o: pipeline.Outcome) -> None:
     res = o.resolution
     gw = res.gateway.metadata
+    revision, config_map = revisions.short(o.rendered.hash), revisions.name(gw.name, o.rendered.hash)
     out.write(
         f"gateway {gw.namespace}/{gw.name}: {len(res.providers)} provider(s), "
         f"{len(res.models)} model(s), {len(res.chains)} chain(s); "
-        f"revision {o.rendered.short_hash} (ConfigMap {gw.name}-config-{o.rendered.short_hash})\n"
+        f"revision {revision} (ConfigMap {config_map})\n"
     )
     for a in res.chains:
         meta = a.chain.metadata
-        order = " -> ".join(res.order[(meta.namespace, meta.name)])
+        order = " -> ".join(_attempt_text(res, m) for m in res.order[(meta.namespace, meta.name)])
         out.write(f"  FallbackChain {meta.namespace}/{meta.name} ({a.chain.spec.trigger}): {order}\n")
+
+
+def _attempt_text(res: resolve.Resolution, model: str) -> str:
+    """`llama-3.1-8b (131072)`: an attempt with its context window, where one is declared."""
+    info = res.info.get(model)
+    window = info.context_window if info is not None else None
+    return model if window is None else f"{model} ({window})"
 
 
 def _report(
@@ -358,7 +428,7 @@ def _report(
                 "namespace": res.gateway.metadata.namespace,
                 "name": res.gateway.metadata.name,
                 "revision": o.rendered.hash,
-                "configMap": f"{res.gateway.metadata.name}-config-{o.rendered.short_hash}",
+                "configMap": revisions.name(res.gateway.metadata.name, o.rendered.hash),
                 "providers": len(res.providers),
                 "models": sorted(res.models),
                 "chains": [
@@ -368,6 +438,9 @@ def _report(
                         "trigger": a.chain.spec.trigger,
                         "effectiveOrder": list(
                             res.order[(a.chain.metadata.namespace, a.chain.metadata.name)]
+                        ),
+                        "attempts": resolve.attempts(
+                            res, res.order[(a.chain.metadata.namespace, a.chain.metadata.name)]
                         ),
                     }
                     for a in res.chains

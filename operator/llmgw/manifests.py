@@ -9,6 +9,7 @@ point at a file and line.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -275,12 +276,12 @@ def document_line(path: Path, index: int) -> int:
 def field_line(source: Source, field: str) -> int:
     """1-based line of a field path such as `spec.fallbacks[1]` in an object's source.
 
-    Used only to report findings, so the file is composed again lazily; the nearest
-    existing ancestor's line is given when the field itself is absent.
+    Used only to report findings, so the file is composed again lazily, once for all
+    the findings in it (`_composed`); the nearest existing ancestor's line is given
+    when the field itself is absent.
     """
-    try:
-        nodes = list(yaml.compose_all(source.path.read_text(encoding="utf-8"), Loader=_Loader))
-    except (OSError, yaml.YAMLError):
+    nodes = _composed(source.path)
+    if nodes is None:
         return 1
     if source.document >= len(nodes) or nodes[source.document] is None:
         return 1
@@ -297,6 +298,24 @@ def field_line(source: Source, field: str) -> int:
         node = child
         line = int(node.start_mark.line)
     return line + 1
+
+
+def _composed(path: Path) -> list[yaml.Node] | None:
+    """A file's documents as YAML nodes, composed once per state of the file: a run that
+    reports thousands of findings in one file must not compose it thousands of times."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _compose(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _compose(path: Path, _mtime_ns: int, _size: int) -> list[yaml.Node] | None:
+    try:
+        return list(yaml.compose_all(path.read_text(encoding="utf-8"), Loader=_Loader))
+    except (OSError, yaml.YAMLError):
+        return None
 
 
 def _split(field: str) -> Iterator[str | int]:

@@ -11,15 +11,15 @@ import kopf
 from aiohttp import web
 
 from llmgw import metrics
-from llmgw.handlers import registry
+from llmgw import options as options_mod
+from llmgw.handlers import lifecycle, registry
 from llmgw.kube.client import Kube
 
 
-def options(args: argparse.Namespace) -> registry.Options:
-    return registry.Options(
+def options(args: argparse.Namespace) -> options_mod.Options:
+    return options_mod.Options(
         namespaces=tuple(args.namespace),
         settle_seconds=args.settle_seconds,
-        max_settle_seconds=max(10 * args.settle_seconds, 5.0),
         watch_secret_versions=args.watch_secret_versions,
         probe_interval_seconds=args.probe_interval_seconds,
         webhook=args.webhook,
@@ -31,6 +31,9 @@ def options(args: argparse.Namespace) -> registry.Options:
         lease_namespace=args.leader_election_namespace,
         lease_name=args.leader_election_name,
         identity=args.identity,
+        status_concurrency=args.status_concurrency,
+        api_qps=args.api_qps,
+        api_burst=args.api_burst,
     )
 
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def operate(
-    opts: registry.Options,
+    opts: options_mod.Options,
     *,
     health_port: int | None = None,
     stop_flag: asyncio.Event | threading.Event | None = None,
@@ -71,7 +74,7 @@ async def operate(
             await health.cleanup()
 
 
-async def _serve_health(port: int, memo: Any, opts: registry.Options) -> web.AppRunner:
+async def _serve_health(port: int, memo: kopf.Memo, opts: options_mod.Options) -> web.AppRunner:
     """`/healthz`: 200 while the loop runs and the watches deliver; 503 for a zombie.
 
     With leader election on, every replica sees the Lease renewed every few
@@ -81,7 +84,7 @@ async def _serve_health(port: int, memo: Any, opts: registry.Options) -> web.App
     stale_after = 2 * opts.lease_duration_seconds
 
     async def healthz(request: web.Request) -> web.Response:
-        elector = getattr(memo, "elector", None)
+        elector = lifecycle.elector(memo)
         body: dict[str, Any] = {"status": "ok"}
         # The Lease is seen only where the operator watches: cluster-wide, or its own namespace.
         sees_lease = not opts.namespaces or opts.lease_namespace in opts.namespaces

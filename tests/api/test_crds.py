@@ -267,6 +267,7 @@ def test_crd_round_trips_through_the_kubernetes_models(kind: crdgen.Kind) -> Non
         ("spec.models[].params", passthrough.RESERVED_PARAMS),
         ("spec.routerSettings", passthrough.RESERVED_ROUTER_SETTINGS),
         ("spec.litellmSettings", passthrough.RESERVED_LITELLM_SETTINGS),
+        ("spec.generalSettings", passthrough.RESERVED_GENERAL_SETTINGS),
     ],
 )
 def test_passthrough_maps_stay_free_form(path: str, reserved: frozenset[str]) -> None:
@@ -283,7 +284,13 @@ def test_image_has_no_server_side_default() -> None:
     """A defaulted image would pin every gateway to the operator version that admitted it."""
     spec = crdgen.openapi_schema("LLMGateway")["properties"]["spec"]
     assert "default" not in spec["properties"]["image"]
-    assert spec["properties"]["replicas"]["default"] == 2
+
+
+def test_replicas_has_no_server_side_default() -> None:
+    """A defaulted replicas would always be set, and refused together with autoscaling."""
+    spec = crdgen.openapi_schema("LLMGateway")["properties"]["spec"]
+    assert "default" not in spec["properties"]["replicas"]
+    assert "2 when left out" in spec["properties"]["replicas"]["description"]
 
 
 # --- the samples -------------------------------------------------------------------------------
@@ -360,6 +367,7 @@ def test_editor_schema_wants_a_whole_object(missing: str) -> None:
         ("LLMProvider", {"type": "openai", "models": [{"name": "a", "params": {"maxTokens": 5}}]}),
         ("LLMGateway", {"routerSettings": {"fallbacks": [{"a": ["b"]}]}}),
         ("LLMGateway", {"litellmSettings": {"cache": True}}),
+        ("LLMGateway", {"generalSettings": {"master_key": "sk-1"}}),
         ("LLMGateway", {"routerSettings": {"allowedFails": 3}}),
     ],
 )

@@ -16,8 +16,8 @@ def test_the_samples_are_valid(llmgw, samples):
     assert r.code == 0
     assert r.err == ""
     assert r.out.endswith("ok: 0 error(s), 0 warning(s)\n")
-    assert "gateway ai-platform/main: 5 provider(s), 7 model(s), 6 chain(s)" in r.out
-    order = "llama-3.1-8b -> qwen-2.5-7b -> llama-3.2-3b -> gpt-4o-mini"
+    assert "gateway ai-platform/main: 7 provider(s), 10 model(s), 7 chain(s)" in r.out
+    order = "llama-3.1-8b (131072) -> qwen-2.5-7b (32768) -> llama-3.2-3b (8192) -> gpt-4o-mini (128000)"
     assert f"FallbackChain ai-platform/llama-errors (errors): {order}" in r.out
 
 
@@ -83,7 +83,13 @@ def test_json_output(llmgw, write, provider, chain):
     assert gw["providers"] == 1
     assert gw["configMap"] == f"llmgw-config-{gw['revision'][:10]}"
     assert gw["chains"] == [
-        {"namespace": "default", "name": "ok", "trigger": "errors", "effectiveOrder": ["a", "b"]}
+        {
+            "namespace": "default",
+            "name": "ok",
+            "trigger": "errors",
+            "effectiveOrder": ["a", "b"],
+            "attempts": [{"model": "a", "mode": "chat"}, {"model": "b", "mode": "chat"}],
+        }
     ]
 
 

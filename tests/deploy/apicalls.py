@@ -6,7 +6,8 @@ chart grants it. Three sources, joined:
 - the operator's own client calls: every method of a `kubernetes.client` API class named
   in a module of `llmgw` that imports `kubernetes`, turned into verb and resource by
   the HTTP method and path the generated client sends (custom-object paths expanded
-  with the CRDs in `crds/`);
+  with the CRDs in `crds/` for a status, with the other projects' CRDs the operator owns
+  objects of, from its own table `llmgw.core.desired.APIS`, for whole objects);
 - kopf's calls for the handlers in `llmgw.handlers.registry`: list and watch of every
   resource a handler (index, event, daemon, timer, change, webhook) is registered for,
   plus what kopf itself does (list/watch of CRDs and Namespaces to find what to serve,
@@ -94,8 +95,19 @@ def crds() -> tuple[Raw, ...]:
 
 
 @functools.cache
+def foreign_custom_resources() -> tuple[tuple[str, str], ...]:
+    """(group, plural) of the other projects' CRDs a gateway owns objects of (HTTPRoute,
+    ServiceMonitor): the operator's own table of where each owned kind is served, those of
+    its kinds whose group is not built in (a built-in group has no dot)."""
+    from llmgw.core import desired
+
+    return tuple((api.group, api.plural) for api in desired.APIS.values() if "." in api.group)
+
+
+@functools.cache
 def namespaced_resources() -> frozenset[tuple[str, str]]:
-    """(group, plural) of every namespaced resource the client knows, and of our CRDs."""
+    """(group, plural) of every namespaced resource the client knows, of our CRDs, and of the
+    other CRDs the operator writes (all namespaced)."""
     out = set()
     for calls in client_methods().values():
         for _, _, path in calls:
@@ -105,6 +117,7 @@ def namespaced_resources() -> frozenset[tuple[str, str]]:
     for crd in crds():
         if crd["spec"]["scope"] == "Namespaced":
             out.add((crd["spec"]["group"], crd["spec"]["names"]["plural"]))
+    out.update(foreign_custom_resources())
     return frozenset(out)
 
 
@@ -133,11 +146,17 @@ def _calls_of_path(method: str, path: str, source: str) -> Iterator[Call]:
     if plural == "watch":  # the deprecated /watch/ paths
         yield from (dataclasses.replace(c, verb="watch") for c in _calls_of_path(method, path, source))
         return
-    groups = list({c["spec"]["group"] for c in crds()}) if group == "{group}" else [group]
-    plurals = [c["spec"]["names"]["plural"] for c in crds()] if plural == "{plural}" else [plural]
-    for g in groups:
-        for p in plurals:
-            yield Call(_verb(method, named), g, f"{p}/{sub}" if sub else p, namespace, None, source)
+    if (group, plural) == ("{group}", "{plural}"):
+        # A CustomObjectsApi method: the operator writes only the status of its own kinds, and
+        # whole objects only of the other projects' kinds it owns (HTTPRoute, ServiceMonitor).
+        if sub:
+            pairs = [(c["spec"]["group"], c["spec"]["names"]["plural"]) for c in crds()]
+        else:
+            pairs = list(foreign_custom_resources())
+    else:
+        pairs = [(group, plural)]
+    for g, p in pairs:
+        yield Call(_verb(method, named), g, f"{p}/{sub}" if sub else p, namespace, None, source)
 
 
 # --- source 1: the operator's own calls through the official client ---------------------------

@@ -1,14 +1,21 @@
 """The Helm chart: real `helm lint --strict` and `helm template`, validated against the Kubernetes schemas.
 
-Rendered with the default values, with `ci/everything-values.yaml` (every optional part on)
-and with `ci/webhook-managed-values.yaml`; every object validates with kubernetes-validate
+Rendered with the default values, with `ci/everything-values.yaml` (every optional part on),
+with `ci/opt-in-access-values.yaml` and with `ci/production-values.yaml` (the default gateway
+with every production-workload field); every object validates with kubernetes-validate
 (strict: an unknown field is an error), our own kinds against our CRDs, and the few
 third-party kinds (ServiceMonitor, cert-manager) by what must hold between the objects.
+
+`values.schema.json` types `defaultGateway.spec` with the LLMGateway spec's own JSON schema
+(its `definitions`, generated from llmgw.api). When the API changes, refresh them with
+
+    LLMGW_UPDATE_GOLDEN=1 .venv/bin/pytest tests/deploy/test_chart.py -k gateway_spec_schema
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,13 +27,20 @@ import yaml
 
 import llmgw
 from llmgw import crdfiles
-from llmgw.api import crdgen
+from llmgw.api import crdgen, workload
 from llmgw.api import gateway as gateway_api
+from llmgw.api import pod as pod_api
 
-from .conftest import CHART, KUBE_VERSION, NAMESPACE, ROOT, VALUES_FILES, find, run
+from . import conftest
+from .conftest import CHART, KUBE_VERSION, NAMESPACE, ROOT, find, run
 
 Raw = dict[str, Any]
 Render = Callable[..., list[Raw]]
+PRODUCTION = CHART / "ci" / "production-values.yaml"
+VALUES_FILES = {**conftest.VALUES_FILES, "production": (PRODUCTION,)}
+EXAMPLE = ROOT / "docs" / "examples" / "production-gateway.yaml"
+SCHEMA = CHART / "values.schema.json"
+UPDATE = "LLMGW_UPDATE_GOLDEN"
 THIRD_PARTY = {"monitoring.coreos.com/v1", "cert-manager.io/v1"}
 CRD_SCHEMAS = {
     (d["spec"]["group"], d["spec"]["names"]["kind"]): d["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -302,6 +316,111 @@ def test_default_gateway_is_a_valid_llmgateway_on_the_pinned_image(everything: l
     assert annotations["argocd.argoproj.io/sync-wave"] == "1"
 
 
+# --- the default gateway as a production workload -----------------------------------------------
+
+WORKLOAD_FIELDS = (
+    "pod",
+    "env",
+    "envFrom",
+    "probes",
+    "autoscaling",
+    "disruptionBudget",
+    "service",
+    "route",
+    "metrics",
+    "generalSettings",
+    "database",
+)
+"""The LLMGateway spec fields that run the gateway as a production workload (issue 11)."""
+
+
+def _aliases(model: Any) -> set[str]:
+    return {f.alias or name for name, f in model.model_fields.items()}
+
+
+def _strictly_valid_gateway(gw: Raw) -> gateway_api.LLMGateway:
+    """Valid by the CRD's schema, by the strict editor schema (an unknown field is an error,
+    which the CRD's structural schema would prune instead), and by the API's own rules (the
+    ones the CRD says in CEL: replicas with autoscaling, the startup allowance, ...)."""
+    validate(gw)
+    strict = crdgen.json_schema("LLMGateway")
+    errors = sorted(jsonschema.Draft202012Validator(strict).iter_errors(gw), key=str)
+    assert not errors, "; ".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
+    return gateway_api.LLMGateway.model_validate(gw)
+
+
+def test_production_values_set_every_workload_field() -> None:
+    spec = yaml.safe_load(PRODUCTION.read_text())["defaultGateway"]["spec"]
+    assert set(WORKLOAD_FIELDS) <= set(spec), set(WORKLOAD_FIELDS) - set(spec)
+    assert set(spec["pod"]) == _aliases(pod_api.PodSettings)
+    assert set(spec["pod"]["metadata"]) == {"labels", "annotations"}
+    assert set(spec["probes"]) == {"startup", "liveness", "readiness"}
+    assert set(spec["metrics"]) == {"enabled", "serviceMonitor"}
+    assert set(spec["service"]) == {"type", "annotations", "labels"}
+    assert set(spec["route"]) == {"parentRefs", "hostnames"}
+    assert any("os.environ/" in str(v) for v in spec["litellmSettings"].values())
+    assert "replicas" not in spec, "replicas with autoscaling is refused"
+
+
+def test_production_gateway_passes_through_and_validates(render: Render) -> None:
+    gw = find(render(VALUES_FILES["production"]), "LLMGateway")
+    spec = yaml.safe_load(PRODUCTION.read_text())["defaultGateway"]["spec"]
+    assert gw["spec"] == spec, "the chart passes the spec through as it is"
+    model = _strictly_valid_gateway(gw)
+    assert model.spec.autoscaling is not None
+    assert model.spec.effective_replicas == model.spec.autoscaling.min_replicas
+    assert model.spec.rollout.progress_deadline_seconds >= model.spec.probes.startup_allowance_seconds
+
+
+def test_readme_production_gateway_given_to_the_chart_renders_the_same_spec(
+    render: Render, tmp_path: Path
+) -> None:
+    """Every field of the README's example is a value of the chart, passed through unchanged."""
+    example = yaml.safe_load(EXAMPLE.read_text())
+    values = tmp_path / "example-values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "defaultGateway": {
+                    "enabled": True,
+                    "name": example["metadata"]["name"],
+                    "namespace": example["metadata"]["namespace"],
+                    "spec": example["spec"],
+                }
+            }
+        )
+    )
+    gw = find(render([values]), "LLMGateway")
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["defaultGateway"]["spec"]
+    assert gw["spec"] == {**defaults, **example["spec"]}, "the chart's defaults, then the example"
+    _strictly_valid_gateway(gw)
+
+
+def test_default_gateway_leaves_replicas_to_the_operator(render: Render) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert "replicas" not in values["defaultGateway"]["spec"]
+    gw = find(render(sets=["defaultGateway.enabled=true"]), "LLMGateway")
+    assert "replicas" not in gw["spec"]
+    assert _strictly_valid_gateway(gw).spec.effective_replicas == workload.DEFAULT_REPLICAS
+
+
+def test_replicas_with_autoscaling_is_refused_at_helm_time(helm: str, render: Render, tmp_path: Path) -> None:
+    args = [helm, "template", "x", str(CHART), "--values", str(PRODUCTION)]
+    out = run([*args, "--set", "defaultGateway.spec.replicas=2"], check=False)
+    assert out.returncode != 0
+    assert "defaultGateway.spec: set replicas or autoscaling, not both" in out.stderr
+    assert "--set defaultGateway.spec.replicas=null" in out.stderr
+    # An older release's replicas: 2 (--reuse-values), dropped as the message says.
+    older = tmp_path / "older-values.yaml"
+    older.write_text("defaultGateway:\n  spec:\n    replicas: 2\n")
+    gw = find(render([PRODUCTION, older], sets=["defaultGateway.spec.replicas=null"]), "LLMGateway")
+    assert "replicas" not in gw["spec"]
+    assert gw["spec"]["autoscaling"]
+    # replicas without autoscaling stays the user's
+    gw = find(render(sets=["defaultGateway.enabled=true", "defaultGateway.spec.replicas=0"]), "LLMGateway")
+    assert gw["spec"]["replicas"] == 0
+
+
 def test_grafana_dashboard_configmap_holds_the_dashboard(everything: list[Raw]) -> None:
     cm = find(everything, "ConfigMap")
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -325,8 +444,21 @@ def _leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     return [path]
 
 
+def _resolved(schema: Raw, root: Raw) -> Raw:
+    """A schema with its `$ref` (to the root's definitions) followed; its own keys win."""
+    ref = schema.get("$ref")
+    if not ref:
+        return schema
+    target: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    return {**_resolved(target, root), **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
 def _subschema(schema: Raw, path: tuple[str, ...]) -> Raw | None:
+    root = schema
     for key in path:
+        schema = _resolved(schema, root)
         props = schema.get("properties") or {}
         if key in props:
             schema = props[key]
@@ -362,6 +494,56 @@ def test_schema_refuses_unknown_values_at_every_level() -> None:
         return out
 
     assert walk(schema, "") == []
+    for name, definition in schema.get("definitions", {}).items():
+        assert walk(definition, f"definitions.{name}") == []
+
+
+def _definitions_of_gateway_spec() -> Raw:
+    """The editor JSON schema's definitions that LLMGateway's spec uses, for draft-07
+    (`#/definitions/...`, where values.schema.json keeps them)."""
+    defs = crdgen.json_schema("LLMGateway")["$defs"]
+
+    def refs(node: Any) -> set[str]:
+        if isinstance(node, dict):
+            own = {node["$ref"].rpartition("/")[2]} if isinstance(node.get("$ref"), str) else set()
+            return own.union(*(refs(v) for v in node.values()))
+        if isinstance(node, list):
+            return set().union(*(refs(v) for v in node))
+        return set()
+
+    def moved(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: v.replace("#/$defs/", "#/definitions/", 1) if k == "$ref" else moved(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [moved(v) for v in node]
+        return node
+
+    used, todo = set(), ["GatewaySpec"]
+    while todo:
+        name = todo.pop()
+        if name not in used:
+            used.add(name)
+            todo += sorted(refs(defs[name]) - used)
+    return {name: moved(defs[name]) for name in sorted(used)}
+
+
+def test_gateway_spec_schema_is_the_generated_one() -> None:
+    """defaultGateway.spec is typed by LLMGateway's own spec schema, so the chart refuses at
+    `helm install` what the API server would refuse (an unknown or mistyped field)."""
+    schema = json.loads(SCHEMA.read_text())
+    generated = _definitions_of_gateway_spec()
+    if os.environ.get(UPDATE):
+        schema["definitions"] = generated
+        SCHEMA.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
+    spec = schema["properties"]["defaultGateway"]["properties"]["spec"]
+    assert spec["$ref"] == "#/definitions/GatewaySpec"
+    assert schema.get("definitions") == generated, (
+        f"{SCHEMA.relative_to(ROOT)}: definitions differ from LLMGateway's spec schema (llmgw.api); "
+        f"refresh them with `{UPDATE}=1 .venv/bin/pytest tests/deploy/test_chart.py -k gateway_spec_schema`"
+    )
 
 
 @pytest.mark.parametrize(
@@ -380,6 +562,12 @@ def test_schema_refuses_unknown_values_at_every_level() -> None:
         ("image.digest=latest", "/image/digest"),
         ("resources.requests.cpu=lots", "/resources/requests/cpu"),
         ("defaultGateway.name=Main_GW", "/defaultGateway/name"),
+        ("defaultGateway.spec.replica=2", "additional properties 'replica'"),
+        ("defaultGateway.spec.autoscaling.maxReplicas=lots", "/defaultGateway/spec/autoscaling/maxReplicas"),
+        ("defaultGateway.spec.service.type=Internal", "/defaultGateway/spec/service/type"),
+        ("defaultGateway.spec.pod.hostNetwork=true", "additional properties 'hostNetwork'"),
+        ("defaultGateway.spec.probes.startup.periodSeconds=0", "/defaultGateway/spec/probes/startup"),
+        ("defaultGateway.spec.generalSettings.master_key=sk-1", "invalid propertyName 'master_key'"),
     ],
 )
 def test_helm_refuses_values_that_break_the_schema(helm: str, setting: str, complaint: str) -> None:

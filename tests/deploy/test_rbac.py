@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from llmgw import runner
+from llmgw import options, runner
 from llmgw.handlers import registry
 
 try:  # the admission webhook's handlers, where this version of the operator has them
@@ -35,22 +35,25 @@ Render = Callable[..., list[Raw]]
 SERVED = ("ai", "team-a")  # the namespaces of the --namespace renders and run
 
 
-def _options(**kw: Any) -> registry.Options:
-    """registry.Options with only the fields this version of the operator has."""
-    names = {f.name for f in dataclasses.fields(registry.Options)}
-    return registry.Options(**{k: v for k, v in kw.items() if k in names})
+def _options(**kw: Any) -> options.Options:
+    """options.Options with only the fields this version of the operator has."""
+    names = {f.name for f in dataclasses.fields(options.Options)}
+    return options.Options(**{k: v for k, v in kw.items() if k in names})
 
 
 LEASES = ("coordination.k8s.io", "leases")
 LEASE_NAME = "llmgw-operator"
+SECRETS = ("", "secrets")
 
 
 def derived(**options: Any) -> set[Call]:
     """The calls of an operator started with these options.
 
-    The one option-gated family the code scan cannot tell apart is leader election's Lease:
-    its client calls (get, create, update) go to the Lease in the release's namespace, by
-    name, and only with --leader-election; kopf's list/watch of Leases follows the options.
+    The option-gated families the code scan cannot tell apart: leader election's Lease
+    (its client calls (get, create, update) go to the Lease in the release's namespace, by
+    name, and only with --leader-election; kopf's list/watch of Leases follows the options),
+    and the metadata-only list of Secrets (`kube/secretversions.py`), only with
+    --watch-secret-versions, whose one client method also watches (`watch=True`).
     """
     managed = getattr(admission, "MANAGED", None) if admission is not None else None
     calls = apicalls.client_calls() | apicalls.kopf_calls(registry.build(_options(**options)), managed)
@@ -60,6 +63,10 @@ def derived(**options: Any) -> set[Call]:
             if not options.get("leader_election"):
                 continue
             c = dataclasses.replace(c, namespace=NAMESPACE, name=None if c.verb == "create" else LEASE_NAME)
+        if (c.group, c.resource) == SECRETS and c.verb == "list" and not c.source.startswith("kopf"):
+            if not options.get("watch_secret_versions"):
+                continue
+            out.add(dataclasses.replace(c, verb="watch"))
         out.add(c)
     return out
 
@@ -121,17 +128,27 @@ async def _record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, namespaces: t
             await loop.run_in_executor(None, ready.wait, 15)
             try:
                 # A provider of an in-cluster backend, a chain, and a gateway without a master key
-                # Secret (so the operator creates one); then a spec change, so it rolls again.
+                # Secret (so the operator creates one), owning every kind it can; then a spec
+                # change, so it rolls again.
                 await cluster.apply(provider("vllm", ["llama", "qwen"], namespace="ai"))
                 await cluster.apply(apicalls_chain())
-                await cluster.apply(gateway(namespace="ai"))
+                await cluster.apply(gateway(namespace="ai", **OWNING))
                 await eventually(lambda: cluster.get("Deployment", "ai", "gw"), timeout=20, what="Deployment")
                 await eventually(lambda: _revision(cluster), timeout=20, what="gateway status")
+                await eventually(lambda: _owning(cluster, COMPANIONS), timeout=20, what="every companion")
                 first = await _revision(cluster)
                 await cluster.patch("LLMGateway", "ai", "gw", {"spec": {"numRetries": 5}})
                 await eventually(
                     lambda: _revision(cluster, other_than=first), timeout=20, what="a second revision"
                 )
+                # Someone edits each companion: the operator patches it back.
+                for kind in COMPANIONS:
+                    tampered = {"metadata": {"annotations": {"llmgateway.dev/spec-hash": "edited"}}}
+                    await cluster.patch(kind, "ai", "gw", tampered)
+                await eventually(lambda: _restored(cluster), timeout=20, what="the companions patched back")
+                # And without them, the operator deletes them.
+                await cluster.patch("LLMGateway", "ai", "gw", {"spec": WITHOUT_COMPANIONS})
+                await eventually(lambda: _owning(cluster, ()), timeout=20, what="no companion left")
             finally:
                 stop.set()
                 await loop.run_in_executor(None, thread.join, 15)
@@ -140,6 +157,37 @@ async def _record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, namespaces: t
         finally:
             await cluster.session.close()
     return calls
+
+
+COMPANIONS = ("HorizontalPodAutoscaler", "PodDisruptionBudget", "HTTPRoute", "ServiceMonitor")
+OWNING: Raw = {
+    "autoscaling": {"minReplicas": 2, "maxReplicas": 4, "targetCPUUtilizationPercentage": 70},
+    "disruptionBudget": {"maxUnavailable": 1},
+    "route": {"parentRefs": [{"name": "public", "namespace": "gateways"}]},
+    "metrics": {"enabled": True, "serviceMonitor": True},
+}
+"""A gateway that owns an object of every kind the operator writes."""
+WITHOUT_COMPANIONS: Raw = {
+    "autoscaling": None,
+    "replicas": 1,  # one pod: no default disruption budget either
+    "disruptionBudget": None,
+    "route": None,
+    "metrics": {"serviceMonitor": False},
+}
+
+
+async def _owning(cluster: Any, kinds: tuple[str, ...]) -> bool:
+    gw = await cluster.get("LLMGateway", "ai", "gw")
+    owned = [o["kind"] for o in ((gw or {}).get("status") or {}).get("owned") or ()]
+    return owned == ["Deployment", "Service", *kinds]
+
+
+async def _restored(cluster: Any) -> bool:
+    for kind in COMPANIONS:
+        obj = await cluster.get(kind, "ai", "gw")
+        if obj["metadata"]["annotations"]["llmgateway.dev/spec-hash"] == "edited":
+            return False
+    return True
 
 
 def apicalls_chain() -> Raw:
@@ -212,6 +260,14 @@ def test_the_recorded_run_made_the_calls_the_code_says(recorded: dict[str, set[C
     seen = {c.key() for c in recorded["cluster"]}
     assert ("create", "", "secrets") in seen, "the run created the master key Secret"
     assert ("patch", "apps", "deployments") in seen, "the run rolled the gateway a second time"
+    for group, plural in (
+        ("autoscaling", "horizontalpodautoscalers"),
+        ("policy", "poddisruptionbudgets"),
+        ("gateway.networking.k8s.io", "httproutes"),
+        ("monitoring.coreos.com", "servicemonitors"),
+    ):
+        for verb in ("create", "patch", "delete", "watch"):
+            assert (verb, group, plural) in seen, f"the run made {verb} {group}/{plural}"
     assert ("watch", "llmgateway.dev", "llmgateways") in seen
     stray = seen - {c.key() for c in derived()}
     assert not stray, f"calls seen at run time that the code derivation misses: {sorted(stray)}"

@@ -55,7 +55,7 @@ import pytest
 from llmgw import manifests
 from llmgw.core import estate, pipeline, render
 from llmgw.core.backends import Backends
-from llmgw.handlers import probing
+from llmgw.probes import prober
 from llmgw.probes import redis as redis_probe
 
 from . import conftest, fakes, redis_server
@@ -166,7 +166,7 @@ class Watched:
             return problem
 
         monkeypatch.setattr(redis_probe, "ping", ping)
-        self.prober = probing.Prober(
+        self.prober = prober.Prober(
             self._changed,
             logging.getLogger(__name__),
             redis_interval=INTERVAL_S,

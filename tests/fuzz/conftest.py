@@ -25,3 +25,4 @@ cluster = _fixtures.cluster
 operator = _fixtures.operator
 operator_options = _fixtures.operator_options
 settle = _fixtures.settle
+missing_apis = _fixtures.missing_apis

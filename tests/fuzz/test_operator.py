@@ -16,7 +16,7 @@ import yaml
 from harness import Cluster, condition, eventually, gateway, provider
 from hypothesis import given
 
-from llmgw.core import estate, pipeline
+from llmgw.core import estate, pipeline, revisions
 
 from . import hostile, runs, safe
 
@@ -112,7 +112,7 @@ async def test_hostile_objects_never_reach_a_config_map(
         dep = await eventually(lambda n=ns, g=name: cluster.get("Deployment", n, g), what=f"{ns}/{name}")
         current = dep["spec"]["template"]["metadata"]["annotations"]["llmgateway.dev/config-hash"]
         if current == outcome.rendered.hash:
-            cm = await cluster.get("ConfigMap", ns, f"{name}-config-{outcome.rendered.short_hash}")
+            cm = await cluster.get("ConfigMap", ns, revisions.name(name, outcome.rendered.hash))
             assert cm["data"]["config.yaml"] == outcome.rendered.text
             safe.assert_safe_render(est, outcome)
     invalid = sum(1 for o in objs if (condition(o, "Accepted") or {}).get("status") == "False")

@@ -32,8 +32,8 @@ from harness import Cluster, chain, eventually, gateway, provider, running
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmgw import options
 from llmgw.core import admission, estate, findings, objects, pipeline
-from llmgw.handlers import registry
 
 from . import hostile, runs
 
@@ -427,7 +427,7 @@ async def webhook(cluster: Cluster, settle: float) -> AsyncIterator[dict[str, An
     the ValidatingWebhookConfiguration it manages."""
     for obj in base():
         await cluster.apply(obj)
-    opts = registry.Options(
+    opts = options.Options(
         settle_seconds=settle,
         max_settle_seconds=3.0,
         webhook=True,

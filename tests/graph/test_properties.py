@@ -72,7 +72,7 @@ def litellm_order(g: graph.Graph, model: str, max_fallbacks: int) -> list[str]:
 @given(graphs)
 def test_every_chain_with_a_fallback_that_leads_back_is_reported(g: dict[str, list[str]]) -> None:
     on_cycle = {s for s, targets in g.items() if any(reaches(g, t, s) for t in targets)}
-    assert set(graph.cyclic_edges(g)) == on_cycle
+    assert set(graph.cycles(g)) == on_cycle
 
 
 @fast
@@ -91,8 +91,11 @@ def test_components_hold_exactly_the_models_on_cycles(g: dict[str, list[str]]) -
 def test_each_path_is_a_shortest_simple_cycle_through_the_chains_first_fallback_back(
     g: dict[str, list[str]],
 ) -> None:
-    for source, path in graph.cyclic_edges(g).items():
+    # Eight names: every cycle is short, so every chain states its own, whole.
+    for source, place in graph.cycles(g).items():
+        path = place.cycle.path
         first = next(t for t in g[source] if reaches(g, t, source))
+        assert place.on_it
         assert path[0] == path[-1] == source
         assert path[1] == first
         assert all(b in g.get(a, ()) for a, b in itertools.pairwise(path))
@@ -100,12 +103,49 @@ def test_each_path_is_a_shortest_simple_cycle_through_the_chains_first_fallback_
         assert len(path) == 2 + (distance(g, first, source) or 0)
 
 
+@st.composite
+def long_loops(draw: st.DrawFn) -> dict[str, list[str]]:
+    """A ring of 9 to 40 models, shuffled, with a few chords: long cycles and tangles."""
+    names = draw(st.permutations([f"m{i:02d}" for i in range(draw(st.integers(9, 40)))]))
+    g = {name: [names[(i + 1) % len(names)]] for i, name in enumerate(names)}
+    for a, b in draw(st.lists(st.tuples(st.sampled_from(names), st.sampled_from(names)), max_size=6)):
+        if b not in g[a]:
+            g[a].insert(draw(st.integers(0, len(g[a]))), b)
+    return g
+
+
+@fast
+@given(long_loops())
+def test_a_chain_states_its_own_short_cycle_or_points_to_its_components_one(g: dict[str, list[str]]) -> None:
+    places = graph.cycles(g)
+    comp = graph.components(g)
+    for source, place in places.items():
+        path = place.cycle.path
+        assert path[0] == path[-1]
+        assert len(set(path[:-1])) == len(path) - 1
+        assert all(b in g.get(a, ()) for a, b in itertools.pairwise(path))
+        group = {n for n in comp if comp[n] == comp[source]}
+        assert place.loop == len(group)
+        first = next(t for t in g[source] if reaches(g, t, source))
+        own = 2 + (distance(g, first, source) or 0)  # the path's length: models on it, plus one
+        head = min(group)
+        if source == head or own - 1 <= graph.SHOWN:  # too few links here for the search to give up
+            assert path[:2] == (source, first)
+            assert len(path) == own
+            assert place.on_it
+        else:
+            # The one cycle said for the component, once, on its first model's chain.
+            assert place.cycle == places[head].cycle
+            assert place.on_it == (source in path)
+            assert own - 1 > graph.SHOWN
+
+
 @fast
 @given(graphs)
 def test_leaving_out_the_chains_on_cycles_leaves_no_cycle(g: dict[str, list[str]]) -> None:
-    cyclic = graph.cyclic_edges(g)
+    cyclic = graph.cycles(g)
     rest = {s: targets for s, targets in g.items() if s not in cyclic}
-    assert graph.cyclic_edges(rest) == {}
+    assert graph.cycles(rest) == {}
     assert graph.components(rest) == {}
 
 

@@ -12,11 +12,20 @@ import kube_emulator as apiserver
 import pytest
 from harness import Cluster, _kubeconfig, running
 
-from llmgw.handlers import registry
+from llmgw import options
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+def missing_apis() -> tuple[str, ...]:
+    """Keys of `kube_emulator.OPTIONAL_APIS` the emulated cluster does not serve; parametrize to
+    leave some out."""
+    return ()
+
+
+@pytest.fixture
+async def cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing_apis: tuple[str, ...]
+) -> AsyncIterator[Cluster]:
     real = os.environ.get("LLMGW_TEST_KUBECONFIG")
     if real:
         monkeypatch.setenv("KUBECONFIG", real)
@@ -31,7 +40,7 @@ async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
             await c.session.close()
         return
     async with apiserver.Emulator() as emulator, kmock.Server(emulator) as server:
-        apiserver.register(emulator)
+        apiserver.register(emulator, without=missing_apis)
         url = str(server.url)
         monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path, url.rstrip("/"))))
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
@@ -50,7 +59,7 @@ async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
 
 @pytest.fixture
 def operator_options() -> dict[str, Any]:
-    """More `registry.Options` for the operator under test; modules override it."""
+    """More `options.Options` for the operator under test; modules override it."""
     return {}
 
 
@@ -62,7 +71,7 @@ def settle() -> float:
 @pytest.fixture
 async def operator(cluster: Cluster, settle: float, operator_options: dict[str, Any]) -> AsyncIterator[None]:
     """The real operator, as `llmgw run` starts it (see `harness.running`)."""
-    opts = registry.Options(
+    opts = options.Options(
         settle_seconds=settle, max_settle_seconds=max(3.0, 10 * settle), **operator_options
     )
     async for _ in running(opts):

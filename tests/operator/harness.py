@@ -25,6 +25,12 @@ pytestmark = pytest.mark.integration
 
 GROUP_PATH = "/apis/llmgateway.dev/v1alpha1"
 PLURALS = {"LLMProvider": "llmproviders", "FallbackChain": "fallbackchains", "LLMGateway": "llmgateways"}
+OWNED_APIS = {
+    "HorizontalPodAutoscaler": "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",
+    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
+    "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes",
+    "ServiceMonitor": "/apis/monitoring.coreos.com/v1/namespaces/{ns}/servicemonitors",
+}
 
 
 class Cluster:
@@ -41,6 +47,8 @@ class Cluster:
             base = f"{GROUP_PATH}/namespaces/{namespace}/{PLURALS[kind]}"
         elif kind == "Deployment":
             base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        elif kind in OWNED_APIS:
+            base = OWNED_APIS[kind].format(ns=namespace)
         elif kind == "EndpointSlice":
             base = f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
         elif kind == "Namespace":

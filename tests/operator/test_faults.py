@@ -26,7 +26,7 @@ import kube_emulator as apiserver
 import pytest
 from harness import Cluster, chain, condition, eventually, gateway, provider
 
-from llmgw.core import estate, pipeline, render
+from llmgw.core import estate, pipeline, render, revisions
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("operator")]
 
@@ -79,12 +79,16 @@ async def converged(c: Cluster, want: render.Rendered) -> bool:
     dep = await c.get("Deployment", NS, GW)
     if config_hash(dep) != want.hash:
         return False
-    cm = await c.get("ConfigMap", NS, f"{GW}-config-{want.short_hash}")
+    cm = await c.get("ConfigMap", NS, revisions.name(GW, want.hash))
     if cm is None or cm["data"]["config.yaml"] != want.text or mounted(dep) != cm["metadata"]["name"]:
         return False
     gw = await c.get("LLMGateway", NS, GW)
     programmed = condition(gw, "Programmed")
-    if not programmed or programmed["status"] != "True" or gw["status"].get("revision") != want.short_hash:
+    if (
+        not programmed
+        or programmed["status"] != "True"
+        or gw["status"].get("revision") != revisions.short(want.hash)
+    ):
         return False
     if programmed.get("observedGeneration") != gw["metadata"]["generation"]:
         return False
@@ -165,7 +169,7 @@ async def test_operator_converges_through_faults(cluster: Cluster, kind: str, se
             await eventually(
                 lambda w=want: converged(cluster, w),
                 timeout=30,
-                what=f"round {i}: revision {want.short_hash}",
+                what=f"round {i}: revision {revisions.short(want.hash)}",
             )
             assert not emu.faults, f"round {i}: faults never met: {list(emu.faults)}"
             attempts = len(emu.writes) + len(emu.injected) - attempts_before
@@ -221,7 +225,7 @@ async def test_a_deleted_current_revision_is_written_again(cluster: Cluster, set
     want = await expected(cluster)
     await eventually(lambda: converged(cluster, want), timeout=15, what="the first revision")
     await asyncio.sleep(5 * settle)  # later: the operator has seen its own write by then
-    name = f"{GW}-config-{want.short_hash}"
+    name = revisions.name(GW, want.hash)
     dep = await cluster.get("Deployment", NS, GW)
     before = len(emu.writes)
     await cluster.delete("ConfigMap", NS, name)
@@ -247,7 +251,7 @@ async def test_returning_to_a_pruned_revision_writes_it_once(cluster: Cluster, s
     for i in range(3):  # passes that write statuses only
         await cluster.patch("LLMProvider", NS, "vllm", {"metadata": {"labels": {"pass": str(i)}}})
         await asyncio.sleep(3 * settle)
-    name = f"{GW}-config-{want.short_hash}"
+    name = revisions.name(GW, want.hash)
     creates = [w for w in emu.writes if w[:2] == ("create", "configmaps") and w[3] == name]
     deletes = [w for w in emu.writes if w[:2] == ("delete", "configmaps") and w[3] == name]
     assert (len(creates), len(deletes)) == (2, 1)

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from harness import Cluster, eventually, gateway, provider
 
-from llmgw import runner
-from llmgw.handlers import registry
+from llmgw import options, runner
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +24,7 @@ class Replica:
         self.release = release
         self.stop = threading.Event()
         self.ready = threading.Event()
-        opts = registry.Options(
+        opts = options.Options(
             settle_seconds=0.2,
             max_settle_seconds=2.0,
             leader_election=True,

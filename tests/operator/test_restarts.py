@@ -168,7 +168,7 @@ async def one_run(
     t1 = time.monotonic()
     proc = Process()
     await proc.ready()
-    await eventually(lambda: converged(cluster, want), timeout=20, what=f"run {run}: {want.short_hash}")
+    await eventually(lambda: converged(cluster, want), timeout=20, what=f"run {run}: {want.hash}")
     t_conv = time.monotonic() - t1
     # Its first pass has run when it tried the master key Secret (answered 409: it exists).
     await eventually(lambda: any(w[1] == "secrets" for w in emu.writes[writes_before:]), what="a pass")

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from harness import Cluster, condition, eventually, gateway, provider
 
-from llmgw import metrics, runner
-from llmgw.handlers import registry
+from llmgw import metrics, options, runner
 
 pytestmark = [pytest.mark.integration]
 
@@ -290,7 +289,7 @@ async def test_the_failed_hash_is_remembered_across_a_restart(cluster: Cluster, 
 
     def start() -> tuple[threading.Thread, threading.Event]:
         stop, ready = threading.Event(), threading.Event()
-        opts = registry.Options(settle_seconds=settle, max_settle_seconds=3.0)
+        opts = options.Options(settle_seconds=settle, max_settle_seconds=3.0)
         thread = threading.Thread(
             target=lambda: asyncio.run(runner.operate(opts, stop_flag=stop, ready_flag=ready)), daemon=True
         )

@@ -21,7 +21,8 @@ import pytest
 from harness import Cluster, chain, eventually, gateway, provider, running
 
 from llmgw import runner
-from llmgw.handlers import admission, registry
+from llmgw.handlers import webhook as webhook_server
+from llmgw.options import Options
 
 pytestmark = [pytest.mark.integration]
 
@@ -37,8 +38,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def options(settle: float, **kw: Any) -> registry.Options:
-    return registry.Options(
+def options(settle: float, **kw: Any) -> Options:
+    return Options(
         settle_seconds=settle,
         max_settle_seconds=3.0,
         webhook=True,
@@ -254,7 +255,7 @@ async def test_the_webhook_with_a_cert_manager_secret_and_failure_policy_fail(
     cluster: Cluster, settle: float, tmp_path: Path
 ) -> None:
     # What a cert-manager Certificate's Secret holds, mounted as files.
-    ca_cert, _ca_key = admission.self_signed(["llmgw-webhook.llmgw-system.svc", "127.0.0.1"])
+    ca_cert, _ca_key = webhook_server.self_signed(["llmgw-webhook.llmgw-system.svc", "127.0.0.1"])
     (tmp_path / "tls.crt").write_bytes(ca_cert)
     (tmp_path / "tls.key").write_bytes(_ca_key)
     (tmp_path / "ca.crt").write_bytes(ca_cert)
@@ -326,13 +327,13 @@ def test_a_cert_dir_without_its_files_is_a_clear_error(tmp_path: Path) -> None:
     import kopf
 
     with pytest.raises(kopf.PermanentError, match=r"tls\.crt, tls\.key not found"):
-        admission.server(port=9443, host=None, addr="0.0.0.0", cert_dir=str(tmp_path))
+        webhook_server.server(port=9443, host=None, addr="0.0.0.0", cert_dir=str(tmp_path))
 
 
 def test_the_self_signed_certificate_names_the_host_and_serves_tls() -> None:
     from cryptography import x509
 
-    cert, key = admission.self_signed(["llmgw-webhook.llmgw-system.svc", "127.0.0.1", "0.0.0.0"])
+    cert, key = webhook_server.self_signed(["llmgw-webhook.llmgw-system.svc", "127.0.0.1", "0.0.0.0"])
     parsed = x509.load_pem_x509_certificate(cert)
     sans = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["llmgw-webhook.llmgw-system.svc"]

@@ -29,8 +29,7 @@ import kmock  # noqa: E402
 import kube_emulator  # noqa: E402
 from harness import Cluster, _kubeconfig, gateway, provider  # noqa: E402
 
-from llmgw import runner  # noqa: E402
-from llmgw.handlers import registry  # noqa: E402
+from llmgw import options, runner  # noqa: E402
 
 
 def _live(emu: kube_emulator.Emulator) -> dict | None:
@@ -55,7 +54,7 @@ async def bench(edits: int, settle: float, history: int) -> dict[str, object]:
         os.environ["KUBECONFIG"] = str(_kubeconfig(tmp, str(server.url).rstrip("/")))
         c = Cluster(str(server.url), emu)
         stop, ready = threading.Event(), threading.Event()
-        opts = registry.Options(settle_seconds=settle, max_settle_seconds=10 * settle)
+        opts = options.Options(settle_seconds=settle, max_settle_seconds=10 * settle)
         thread = threading.Thread(
             target=lambda: asyncio.run(runner.operate(opts, stop_flag=stop, ready_flag=ready)), daemon=True
         )

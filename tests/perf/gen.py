@@ -60,7 +60,7 @@ def _namespace(p: int) -> str:
     return NAMESPACES[p % len(NAMESPACES)]
 
 
-def _provider(p: int, models: int) -> dict[str, Any]:
+def _provider(p: int, models: int, per: int = MODELS_PER_PROVIDER) -> dict[str, Any]:
     kind = TYPES[p % len(TYPES)]
     ns = _namespace(p)
     spec: dict[str, Any] = {"type": kind}
@@ -77,10 +77,10 @@ def _provider(p: int, models: int) -> dict[str, Any]:
         port: int | str = "http" if named_port else PORTS[kind]
         spec["endpoint"] = {"service": {"name": f"{kind}-{p}", "namespace": "gpu-models", "port": port}}
     entries = []
-    first = p * MODELS_PER_PROVIDER
-    for i in range(first, min(first + MODELS_PER_PROVIDER, models)):
+    first = p * per
+    for i in range(first, min(first + per, models)):
         # Every 50th model is also served by the next provider: a load-balanced group.
-        name_index = i - MODELS_PER_PROVIDER if i % 50 == 5 and i >= MODELS_PER_PROVIDER else i
+        name_index = i - per if i % 50 == 5 and i >= per else i
         m: dict[str, Any] = {"name": model_name(name_index)}
         if i % 2 == 0:
             m["backendModel"] = f"org-{i % 13}/Model-{name_index}-Instruct"
@@ -123,12 +123,12 @@ def _services(providers: int) -> Iterator[dict[str, Any]]:
             }
 
 
-def _served(i: int) -> bool:
+def _served(i: int, per: int = MODELS_PER_PROVIDER) -> bool:
     """Whether model i's own name is served (load-balanced duplicates reuse another's)."""
-    return not (i % 50 == 5 and i >= MODELS_PER_PROVIDER)
+    return not (i % 50 == 5 and i >= per)
 
 
-def _chain(c: int, models: int) -> dict[str, Any]:
+def _chain(c: int, models: int, per: int = MODELS_PER_PROVIDER) -> dict[str, Any]:
     # One chain per even model index (never a load-balanced duplicate, which are odd),
     # so no two chains share a (model, trigger) slot; fallbacks only go upwards.
     primary = 2 * c
@@ -138,13 +138,13 @@ def _chain(c: int, models: int) -> dict[str, Any]:
     j = primary
     for k in range(count):
         j += 1 + (c + 7 * k) % 11
-        while not _served(j):
+        while not _served(j, per):
             j += 1
         if j >= models:
             break
         fallbacks.append(alias_name(j) if has_alias(j) and k % 2 == 1 else model_name(j))
     if not fallbacks:  # the last chains: the next served model up
-        fallbacks.append(model_name(next(j for j in range(primary + 1, models) if _served(j))))
+        fallbacks.append(model_name(next(j for j in range(primary + 1, models) if _served(j, per))))
     ns = NAMESPACES[c % len(NAMESPACES)]
     spec: dict[str, Any] = {"model": model_name(primary), "fallbacks": fallbacks}
     if trigger != "errors" or c % 2:
@@ -157,8 +157,8 @@ def _chain(c: int, models: int) -> dict[str, Any]:
     }
 
 
-def _gateway() -> dict[str, Any]:
-    return {
+def _gateway(cache: bool = True) -> dict[str, Any]:
+    gw: dict[str, Any] = {
         "apiVersion": "llmgateway.dev/v1alpha1",
         "kind": "LLMGateway",
         "metadata": {"name": "main", "namespace": "ai-platform"},
@@ -175,6 +175,9 @@ def _gateway() -> dict[str, Any]:
             "litellmSettings": {"drop_params": True},
         },
     }
+    if not cache:  # an operator leaves out a Redis it cannot reach; `llmgw render` cannot probe
+        del gw["spec"]["cache"]
+    return gw
 
 
 def _dump(path: Path, docs: list[dict[str, Any]], comment: str) -> int:
@@ -185,22 +188,33 @@ def _dump(path: Path, docs: list[dict[str, Any]], comment: str) -> int:
     return len(text.encode())
 
 
-def write(folder: Path, models: int = 10_000, chains: int = 5_000) -> dict[str, int]:
-    """Write the estate under `folder` (created; existing files of the same names replaced)."""
+def write(
+    folder: Path,
+    models: int = 10_000,
+    chains: int = 5_000,
+    *,
+    models_per_provider: int = MODELS_PER_PROVIDER,
+    cache: bool = True,
+) -> dict[str, int]:
+    """Write the estate under `folder` (created; existing files of the same names replaced).
+
+    `models_per_provider` and `cache` (the gateway's Redis) change the shape; the defaults are
+    the estate described above, byte for byte."""
     if models < 50 or chains > models // 2:
         raise ValueError("at least 50 models, and at most one chain per two models")
     folder.mkdir(parents=True, exist_ok=True)
-    providers = -(-models // MODELS_PER_PROVIDER)
-    size = _dump(folder / "gateway.yaml", [_gateway()], "The platform gateway; it serves every team.")
+    per = models_per_provider
+    providers = -(-models // per)
+    size = _dump(folder / "gateway.yaml", [_gateway(cache)], "The platform gateway; it serves every team.")
     services = list(_services(providers))
     size += _dump(folder / "services.yaml", services, "Services with named ports for in-cluster backends.")
     per_file = -(-providers // PROVIDER_FILES)
     for f in range(PROVIDER_FILES):
-        docs = [_provider(p, models) for p in range(f * per_file, min((f + 1) * per_file, providers))]
+        docs = [_provider(p, models, per) for p in range(f * per_file, min((f + 1) * per_file, providers))]
         size += _dump(folder / f"providers-{f}.yaml", docs, f"Providers, part {f + 1} of {PROVIDER_FILES}.")
     by_trigger: dict[str, list[dict[str, Any]]] = {t: [] for t in CHAIN_TRIGGERS}
     for c in range(chains):
-        doc = _chain(c, models)
+        doc = _chain(c, models, per)
         by_trigger[doc["spec"].get("trigger", "errors")].append(doc)
     for trigger, docs in by_trigger.items():
         size += _dump(folder / f"chains-{trigger}.yaml", docs, f"Fallback chains triggered by {trigger}.")

@@ -1,8 +1,9 @@
 """Properties of the render over random sets of objects, valid or not.
 
 Whatever users apply, the config is safe to roll out: no fallback cycle, no
-fallback to a model nobody serves, the same bytes whatever the order the
-objects were read in, and every object either rendered or named in a finding.
+fallback to a model nobody serves or of another mode, the same bytes whatever
+the order the objects were read in, and every object either rendered or named
+in a finding.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ model_specs = st.fixed_dictionaries(
         "aliases": st.lists(st.sampled_from(ALIASES + MODELS[:2]), unique=True, min_size=1, max_size=2),
         "contextWindow": st.integers(min_value=1, max_value=200_000),
         "rpm": st.integers(min_value=1, max_value=1000),
+        # few modes, so that most links share one and some do not (groups may mix them)
+        "mode": st.sampled_from(["chat", "embedding"]),
     },
 )
 endpoints = st.sampled_from(
@@ -188,6 +191,57 @@ def test_every_rendered_name_is_served_by_an_enabled_provider(raws):
                 assert set(targets) <= served
                 assert len(set(targets)) == len(targets)
                 assert aliases.get(source, source) not in targets
+
+
+def groups(o: pipeline.Outcome) -> tuple[dict[str, set[str]], dict[str, set[int]]]:
+    """Each rendered model name's modes and declared windows, from the providers rendered."""
+    modes: dict[str, set[str]] = defaultdict(set)
+    windows: dict[str, set[int]] = defaultdict(set)
+    for p in o.resolution.providers:
+        for m in p.spec.models:
+            modes[m.name].add(m.mode)
+            if m.context_window is not None:
+                windows[m.name].add(m.context_window)
+    return modes, windows
+
+
+@fast
+@given(object_sets)
+def test_every_rendered_fallback_shares_a_mode_with_its_model(raws):
+    outcomes, _ = check(raws)
+    for o in outcomes:
+        config = config_of(o)
+        aliases = config["router_settings"].get("model_group_alias", {})
+        modes, _ = groups(o)
+        for field in FALLBACK_FIELDS:
+            for source, targets in rendered_fallbacks(config, field).items():
+                model = aliases.get(source, source)
+                for t in targets:
+                    assert modes[model] & modes[t], (model, t)
+
+
+@fast
+@given(object_sets)
+def test_a_context_window_link_warns_exactly_when_not_known_to_be_larger(raws):
+    outcomes, found = check(raws)
+    warned = {(f.namespace, f.name, f.field) for f in found if f.reason == "NoLargerContextWindow"}
+    for o in outcomes:
+        res = o.resolution
+        _, windows = groups(o)
+        for a in res.chains:
+            if a.chain.spec.trigger != "contextWindow":
+                continue
+            meta = a.chain.metadata
+            mine = min(windows[a.model], default=None)
+            seen: set[str] = set()
+            for i, target in enumerate(a.chain.spec.fallbacks):
+                model = target if target in res.models else res.aliases.get(target)
+                if model not in a.fallbacks or model in seen:
+                    continue  # dropped (a repeat under another name too), and named for that
+                seen.add(model)
+                theirs = min(windows[model], default=None)
+                larger = mine is not None and theirs is not None and theirs > mine
+                assert ((meta.namespace, meta.name, f"spec.fallbacks[{i}]") in warned) != larger
 
 
 @fast

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from llmgw.core import desired, render, rollout
+from llmgw.core import desired, render, revisions, rollout
 from llmgw.core.rollout import AVAILABLE, FAILED, PROGRESSING, ROLLED_BACK, SUPERSEDED, Record
 
 T0 = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 A, B, C, D = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
-ANN = desired.CONFIG_HASH
+ANN = revisions.CONFIG_HASH
 
 
 def at(seconds: float) -> datetime.datetime:
@@ -48,8 +48,8 @@ def dep(
     }
 
 
-def stored(*hashes: str) -> dict[str, rollout.Stored]:
-    return {h[:10]: rollout.Stored(h[:10], h, (render.EnvVar("K", "s", "k"),)) for h in hashes}
+def stored(*hashes: str) -> dict[str, revisions.Stored]:
+    return {h[:10]: revisions.Stored(h[:10], h, (render.EnvVar("K", "s", "k"),)) for h in hashes}
 
 
 def snap(
@@ -71,7 +71,7 @@ def snap(
 
 
 def plan(s: rollout.Snapshot) -> rollout.Plan:
-    return rollout.plan(s, ANN)
+    return rollout.plan(s)
 
 
 def outcomes(p: rollout.Plan) -> list[tuple[str, str]]:
@@ -164,14 +164,16 @@ def test_the_operators_own_deadline_names_what_the_pods_wait_for() -> None:
         "gw-2",
         B[:10],
         ready=False,
-        waiting=(rollout.Waiting("litellm", "CreateContainerConfigError", 'secret "k" not found'),),
+        waiting=(rollout.Waiting("litellm", "CreateContainerError", 'failed to reserve container name "k"'),),
     )
     history = (rec(B, PROGRESSING, 0), rec(A, AVAILABLE))
     p = plan(snap(B, history, dep(B), pods=(pod,), now=at(301)))
     assert p.rolled_back is not None
     assert p.rolled_back.reason == "ProgressDeadlineExceeded"
     assert "not available 300s after it was rolled out" in p.rolled_back.message
-    assert 'gw-2: litellm waiting: CreateContainerConfigError (secret "k" not found)' in p.rolled_back.message
+    assert 'gw-2: litellm waiting: CreateContainerError (failed to reserve container name "k")' in (
+        p.rolled_back.message
+    )
 
 
 def test_readiness_failing_past_the_deadline_fails_the_revision() -> None:
@@ -285,15 +287,15 @@ def test_history_that_cannot_be_read_is_skipped(rows: Any) -> None:
 
 def test_a_revision_is_restored_with_its_own_env() -> None:
     current = render.Rendered(text="x", hash=B, env=(render.EnvVar("NEW", "s2", "k"),), config={})
-    ann = {ANN: A, desired.ENV: '[["OLD","s1","k"]]'}
-    target = rollout.stored("gw-config-aaaaaaaaaa", ann, ANN, desired.ENV)
+    ann = {ANN: A, revisions.ENV: '[["OLD","s1","k"]]'}
+    target = revisions.stored(ann)
     assert target is not None
     back = rollout.restored(current, target)
     assert (back.hash, back.env) == (A, (render.EnvVar("OLD", "s1", "k"),))
-    legacy = rollout.stored("gw-config-aaaaaaaaaa", {ANN: A}, ANN, desired.ENV)
+    legacy = revisions.stored({ANN: A})
     assert legacy is not None
     assert rollout.restored(current, legacy).env == current.env
-    assert rollout.stored("x", {}, ANN, desired.ENV) is None
+    assert revisions.stored({}) is None
 
 
 def test_a_restored_revision_runs_its_own_config_map() -> None:
@@ -301,7 +303,7 @@ def test_a_restored_revision_runs_its_own_config_map() -> None:
 
     gw = estate.default_gateway()
     back = rollout.restored(
-        render.Rendered(text="", hash=B, env=(), config={}), rollout.Stored(A[:10], A, ())
+        render.Rendered(text="", hash=B, env=(), config={}), revisions.Stored(A[:10], A, ())
     )
     body = desired.deployment(gw, back)
     volumes = body["spec"]["template"]["spec"]["volumes"]

@@ -114,6 +114,20 @@ a recorded run, and checks that these rules allow each of them and nothing more.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [list, watch]
+# What a gateway owns with autoscaling, a disruption budget, spec.route and
+# metrics.serviceMonitor (the last two only where the cluster has those CRDs).
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [monitoring.coreos.com]
+  resources: [servicemonitors]
+  verbs: [list, watch, create, patch, delete]
 # The generated master key of a gateway without spec.masterKeySecretRef: created once,
 # never read, listed or watched.
 - apiGroups: [""]
@@ -121,7 +135,8 @@ a recorded run, and checks that these rules allow each of them and nothing more.
   verbs: [create]
 {{- if .Values.operator.watchSecretVersions }}
 # --watch-secret-versions: Secrets' resourceVersions, for rolloutOnSecretChange. Still no
-# get: the operator never reads a Secret's data.
+# get, but list and watch deliver whole Secrets, data included: the operator keeps only
+# their resourceVersions and never reads the data.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [list, watch]

@@ -4,10 +4,22 @@ These models are the single source of truth: the CRDs in `crds/` and the JSON
 schemas for editors are generated from them (see `llmgw.api.crdgen`).
 """
 
-from llmgw.api import chain, common, gateway, provider
+from llmgw.api import chain, common, env, exposure, gateway, pod, provider, workload
 
 GROUP = common.GROUP
 VERSION = common.VERSION
 API_VERSION = common.API_VERSION
 
-__all__ = ["API_VERSION", "GROUP", "VERSION", "chain", "common", "gateway", "provider"]
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "chain",
+    "common",
+    "env",
+    "exposure",
+    "gateway",
+    "pod",
+    "provider",
+    "workload",
+]

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from llmgw.api.common import Conditions, Model, ModelNameStr, ObjectMeta
+from llmgw.api.provider import Mode
 
 Trigger = Literal["errors", "contextWindow", "contentPolicy"]
 TRIGGERS: tuple[str, ...] = Trigger.__args__  # type: ignore[attr-defined]
@@ -43,11 +44,26 @@ class ChainSpec(Model):
         return self
 
 
+class Attempt(Model):
+    """One attempt of the effective order, with what its model group declares."""
+
+    model: str = Field(description="The model tried.")
+    context_window: int | None = Field(
+        default=None,
+        description="The smallest context window its deployments declare; absent where none does.",
+    )
+    mode: Mode | None = Field(
+        default=None, description="Its mode; absent where its deployments do not agree on one."
+    )
+
+
 class ChainStatus(Model):
     """What the operator made of the chain."""
 
     observed_generation: int | None = Field(default=None, description="Last generation seen.")
-    conditions: Conditions = Field(default=(), description="Accepted, ResolvedRefs.")
+    conditions: Conditions = Field(
+        default=(), description="Accepted: the only condition of a chain (it names no Services or Secrets)."
+    )
     gateways: tuple[str, ...] = Field(default=(), description="Gateways serving this chain.")
     effective_order: tuple[str, ...] = Field(
         default=(),
@@ -55,6 +71,9 @@ class ChainStatus(Model):
             "The order in which the gateway tries models for a request to spec.model, "
             "following the fallbacks' own chains as LiteLLM does, up to its max_fallbacks depth."
         ),
+    )
+    attempts: tuple[Attempt, ...] = Field(
+        default=(), description="effectiveOrder, with each attempt's context window and mode where known."
     )
 
 

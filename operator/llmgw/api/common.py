@@ -6,17 +6,16 @@ error with a field path rather than a setting silently ignored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, NewType
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 GROUP = "llmgateway.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
-
-ModelName = NewType("ModelName", str)
-"""The name clients ask the gateway for (a LiteLLM model group)."""
 
 ObjectKey = NewType("ObjectKey", str)
 """`namespace/name` of an object."""
@@ -52,6 +51,30 @@ class Model(BaseModel):
         extra="forbid",
         use_attribute_docstrings=True,
     )
+
+
+Loc = tuple[str | int, ...]
+
+
+def refuse(title: str, problems: Sequence[tuple[Loc, Any, str]]) -> None:
+    """Raise every (field path, value, sentence) at once, each at its own path.
+
+    For a model validator that checks several fields together: pydantic would put a
+    plain ValueError on the model, and stop at the first. The paths are relative to
+    the model, in the YAML's (camelCase) names.
+    """
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("value_error", "{message}", {"message": message}),
+                    loc=loc,
+                    input=value,
+                )
+                for loc, value, message in problems
+            ],
+        )
 
 
 class SecretKeyRef(Model):
@@ -131,6 +154,3 @@ class Condition(Model):
 
 
 Conditions = tuple[Condition, ...]
-
-JSONValue = Any
-"""A free-form JSON value in a passthrough map (LiteLLM settings, params)."""

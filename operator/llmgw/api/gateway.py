@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from llmgw.api import passthrough
+from llmgw.api import env as env_mod
+from llmgw.api import exposure, passthrough, workload
+from llmgw.api import pod as pod_mod
 from llmgw.api.common import (
     Conditions,
     DnsSubdomain,
     LabelSelector,
+    Loc,
     Model,
     ObjectMeta,
     SecretKeyRef,
+    refuse,
 )
 
 RoutingStrategy = Literal[
@@ -24,7 +28,6 @@ RoutingStrategy = Literal[
     "latency-based-routing",
     "cost-based-routing",
 ]
-ROUTING_STRATEGIES: tuple[str, ...] = RoutingStrategy.__args__  # type: ignore[attr-defined]
 
 LITELLM_VERSION = "1.106.2"
 DEFAULT_IMAGE = f"ghcr.io/berriai/litellm:v{LITELLM_VERSION}"
@@ -74,7 +77,23 @@ class Rollout(Model):
         default=True, description="Roll back to the last good revision when a rollout fails."
     )
     progress_deadline_seconds: int = Field(
-        default=300, ge=10, description="Seconds a new revision has to become available."
+        default=300,
+        ge=10,
+        description=(
+            "Seconds a new revision has to become available; at least the startup probe's allowance "
+            f"(probes.startup: {workload.DEFAULT_STARTUP_ALLOWANCE_SECONDS} s by default)."
+        ),
+    )
+    stuck_pod_seconds: int = Field(
+        default=60,
+        ge=1,
+        description=(
+            "Seconds a pod of a new revision may wait to start for a reason that waiting will not fix "
+            "(CreateContainerConfigError for a missing Secret or key, ErrImagePull, ImagePullBackOff, "
+            "InvalidImageName, ErrImageNeverPull) before the revision fails, without waiting for "
+            "progressDeadlineSeconds; counted from the rollout, or from the pod's start when later. "
+            "A value at or above progressDeadlineSeconds leaves only the deadline."
+        ),
     )
 
 
@@ -83,6 +102,30 @@ class Resources(Model):
 
     requests: dict[str, str | int] = Field(default_factory=dict, description="Requests.")
     limits: dict[str, str | int] = Field(default_factory=dict, description="Limits.")
+
+
+class Database(Model):
+    """LiteLLM's own database (Postgres) for its virtual keys, teams and budgets."""
+
+    url_secret_ref: SecretKeyRef = Field(
+        description=(
+            "Secret key holding the database URL (postgresql://...). It reaches the proxy as "
+            "DATABASE_URL; it is never copied into a ConfigMap."
+        )
+    )
+
+
+class OwnedObject(Model):
+    """An object the gateway owns."""
+
+    api_version: str = Field(description="API version of the object, e.g. autoscaling/v2.")
+    kind: str = Field(description="Kind of the object, e.g. HorizontalPodAutoscaler.")
+    name: str = Field(description="Name of the object, in the gateway's namespace.")
+
+
+GENERAL_SETTINGS_HINT = "use spec.masterKeySecretRef or spec.database.urlSecretRef instead"
+ROUTER_SETTINGS_HINT = "use the typed gateway field or a FallbackChain instead"
+LITELLM_SETTINGS_HINT = "use the typed gateway field (cache, numRetries, timeoutSeconds) or a FallbackChain"
 
 
 class GatewaySpec(Model):
@@ -104,7 +147,15 @@ class GatewaySpec(Model):
             f"({DEFAULT_IMAGE}), and moves to the next one when it is upgraded."
         ),
     )
-    replicas: int = Field(default=2, ge=0, le=100, description="Gateway pods.")
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description=(
+            f"Gateway pods; {workload.DEFAULT_REPLICAS} when left out. Not with autoscaling, "
+            "which owns the count."
+        ),
+    )
     routing_strategy: RoutingStrategy = Field(
         default="simple-shuffle", description="LiteLLM router routing_strategy."
     )
@@ -131,6 +182,68 @@ class GatewaySpec(Model):
         ),
     )
     resources: Resources | None = Field(default=None, description="Gateway container resources.")
+    # --- the gateway as a production workload ---
+    pod: pod_mod.PodSettings = Field(
+        default_factory=pod_mod.PodSettings,
+        description=(
+            "Placement and identity of the gateway pods, in the Pod API's words, merged into the "
+            "Deployment's pod template. Pod security stays the operator's (restricted)."
+        ),
+    )
+    env: tuple[env_mod.EnvVar, ...] = Field(
+        default=(),
+        max_length=env_mod.MAX_ENV,
+        description=(
+            "Environment variables of the proxy container, e.g. a callback's credentials; "
+            "litellmSettings, routerSettings and generalSettings may read them as os.environ/NAME. "
+            f"The operator's are refused: {', '.join(sorted(env_mod.RESERVED_ENV))} "
+            f"and {env_mod.OPERATOR_ENV_PREFIX}*."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    env_from: tuple[env_mod.EnvFromSource, ...] = Field(
+        default=(),
+        max_length=env_mod.MAX_ENV_FROM,
+        description=(
+            "Secrets and ConfigMaps whose keys become variables of the proxy container; the "
+            "operator's variables and spec.env win over them."
+        ),
+    )
+    probes: workload.Probes = Field(
+        default_factory=workload.Probes,
+        description="Timing of the startup, liveness and readiness probes; their paths are the operator's.",
+    )
+    autoscaling: workload.Autoscaling | None = Field(
+        default=None,
+        description=(
+            "A HorizontalPodAutoscaler <gateway>. The Deployment is created with minReplicas and the "
+            "operator never writes its replicas again. Not with replicas."
+        ),
+    )
+    disruption_budget: workload.DisruptionBudget | None = Field(
+        default=None,
+        description=(
+            "A PodDisruptionBudget <gateway>. Left out: maxUnavailable 1 whenever the gateway can "
+            "have two or more pods, none for a single pod."
+        ),
+    )
+    service: exposure.ServiceSettings = Field(
+        default_factory=exposure.ServiceSettings, description="The gateway's Service <gateway>."
+    )
+    route: exposure.Route | None = Field(
+        default=None,
+        description=(
+            "A Gateway API HTTPRoute <gateway> to the Service. Where the cluster has no HTTPRoute "
+            "API the gateway keeps serving and says so in its APIsAvailable condition."
+        ),
+    )
+    metrics: exposure.Metrics = Field(
+        default_factory=exposure.Metrics, description="LiteLLM's own Prometheus metrics."
+    )
+    database: Database | None = Field(
+        default=None, description="LiteLLM's own Postgres, for its keys, teams and budgets."
+    )
+    # Passthroughs come after env and envFrom: their validators read which variables are declared.
     router_settings: dict[str, Any] = Field(
         default_factory=dict,
         description="Passthrough LiteLLM router_settings; fallbacks come only from FallbackChains.",
@@ -138,28 +251,94 @@ class GatewaySpec(Model):
     litellm_settings: dict[str, Any] = Field(
         default_factory=dict, description="Passthrough LiteLLM litellm_settings."
     )
+    general_settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Passthrough LiteLLM general_settings; master_key and database_url are the operator's.",
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: tuple[env_mod.EnvVar, ...]) -> tuple[env_mod.EnvVar, ...]:
+        refuse("GatewaySpec.env", env_mod.duplicates(value))
+        return value
 
     @field_validator("router_settings")
     @classmethod
-    def _router(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _checked(
-            value,
-            passthrough.RESERVED_ROUTER_SETTINGS,
-            "use the typed gateway field or a FallbackChain instead",
-        )
+    def _router(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _checked(value, passthrough.RESERVED_ROUTER_SETTINGS, ROUTER_SETTINGS_HINT, info)
 
     @field_validator("litellm_settings")
     @classmethod
-    def _litellm(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _checked(
-            value,
-            passthrough.RESERVED_LITELLM_SETTINGS,
-            "use the typed gateway field (cache, numRetries, timeoutSeconds) or a FallbackChain",
-        )
+    def _litellm(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _checked(value, passthrough.RESERVED_LITELLM_SETTINGS, LITELLM_SETTINGS_HINT, info)
+
+    @field_validator("general_settings")
+    @classmethod
+    def _general(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _checked(value, passthrough.RESERVED_GENERAL_SETTINGS, GENERAL_SETTINGS_HINT, info)
+
+    @model_validator(mode="after")
+    def _workload(self) -> GatewaySpec:
+        found: list[tuple[Loc, Any, str]] = []
+        if self.replicas is not None and self.autoscaling is not None:
+            found.append(
+                (
+                    ("replicas",),
+                    self.replicas,
+                    "may not be set together with autoscaling: the HorizontalPodAutoscaler owns the "
+                    "replica count (it starts from autoscaling.minReplicas); remove spec.replicas",
+                )
+            )
+        allowance = self.probes.startup_allowance_seconds
+        deadline = self.rollout.progress_deadline_seconds
+        if deadline < allowance:
+            found.append(
+                (
+                    ("rollout", "progressDeadlineSeconds"),
+                    deadline,
+                    f"{deadline} is shorter than the startup probe's allowance of {allowance} s "
+                    "(probes.startup initialDelaySeconds + periodSeconds x failureThreshold), so a "
+                    f"revision still starting would be rolled back; raise it to at least {allowance} "
+                    "or shorten probes.startup",
+                )
+            )
+        grace = self.pod.termination_grace_period_seconds
+        if grace is not None and grace < self.timeout_seconds:
+            found.append(
+                (
+                    ("pod", "terminationGracePeriodSeconds"),
+                    grace,
+                    f"{grace} is shorter than timeoutSeconds ({self.timeout_seconds}), so a rollout "
+                    f"would cut answers still streaming; raise it to at least {self.timeout_seconds}, "
+                    "or leave it out for the operator's default",
+                )
+            )
+        refuse("GatewaySpec", found)
+        return self
+
+    @property
+    def effective_replicas(self) -> int:
+        """The replicas the Deployment is created with: replicas, else autoscaling.minReplicas,
+        else DEFAULT_REPLICAS. With autoscaling, the HPA owns the count after creation."""
+        if self.replicas is not None:
+            return self.replicas
+        if self.autoscaling is not None:
+            return self.autoscaling.min_replicas
+        return workload.DEFAULT_REPLICAS
+
+    @property
+    def declared_env(self) -> passthrough.Declared:
+        """Whether a variable is declared by env (by name) or envFrom (by prefix)."""
+        return env_mod.declares(self.env, self.env_from)
 
 
-def _checked(value: dict[str, Any], reserved: frozenset[str], hint: str) -> dict[str, Any]:
-    found = list(passthrough.problems(value, reserved, hint))
+def _checked(
+    value: dict[str, Any], reserved: frozenset[str], hint: str, info: ValidationInfo
+) -> dict[str, Any]:
+    # env and envFrom come first; when either failed, nothing counts as declared rather than
+    # everything, and the failure is reported where it is.
+    declared = env_mod.declares(info.data.get("env", ()), info.data.get("env_from", ()))
+    found = list(passthrough.problems(value, reserved, hint, declared))
     if found:
         raise ValueError("; ".join(found))
     return value
@@ -200,7 +379,14 @@ class GatewayStatus(Model):
     """What the gateway serves and which revision runs."""
 
     observed_generation: int | None = Field(default=None, description="Last generation seen.")
-    conditions: Conditions = Field(default=(), description="Accepted, Programmed, Ready, RolledBack.")
+    conditions: Conditions = Field(
+        default=(),
+        description=(
+            "Accepted, Programmed (its message says what the gateway owns), Ready, RolledBack, "
+            "with cache.redis CacheAvailable, and with route or metrics.serviceMonitor APIsAvailable "
+            "(reasons RouteAPIUnavailable, ServiceMonitorAPIUnavailable when the cluster lacks the API)."
+        ),
+    )
     revision: str | None = Field(default=None, description="Current config revision (hash).")
     config_map: str | None = Field(default=None, description="ConfigMap of the current revision.")
     providers: int | None = Field(default=None, description="Providers served.")
@@ -208,6 +394,16 @@ class GatewayStatus(Model):
     chains: int | None = Field(default=None, description="Fallback chains served.")
     excluded: tuple[ExcludedObject, ...] = Field(
         default=(), description="Objects left out of the render, with the reason."
+    )
+    excluded_count: int | None = Field(
+        default=None, description="How many objects are left out; excluded lists the first 100."
+    )
+    owned: tuple[OwnedObject, ...] = Field(
+        default=(),
+        description=(
+            "Objects the gateway owns besides its config revisions: its Deployment, Service, and "
+            "with their settings a HorizontalPodAutoscaler, PodDisruptionBudget, HTTPRoute, ServiceMonitor."
+        ),
     )
     history: tuple[RevisionRecord, ...] = Field(
         default=(),

@@ -9,14 +9,17 @@ stored rather than after:
   serve it, is refused with the cycle's path (`a -> b -> a`); an update that
   leaves an existing cycle as it was is let through, so an object already broken
   can still be relabelled or fixed step by step;
-- everything else the status would report (fallbacks to models nothing serves,
-  conflicts, objects no gateway binds) is admitted with a warning, which kubectl
-  prints: GitOps tools apply objects in any order, and a provider may well
-  arrive after the chain that names its model.
+- everything else the status would report (fallbacks to models nothing serves or
+  of another mode, contextWindow fallbacks not known to be larger, a model name
+  served with mixed modes, conflicts, objects no gateway binds) is admitted with a
+  warning, which kubectl prints: GitOps tools apply objects in any order, and a
+  provider may well arrive after the chain that names its model.
 
 Speed: a review must answer in milliseconds on an estate of thousands of chains,
 so a chain is not checked by resolving the whole gateway. `World` indexes the
-estate once (names grouped with their aliases, chains by the model they are on);
+estate (names grouped with their aliases, providers by name, chains by the model
+they are on) and keeps the indexes current one changed object at a time, at a
+cost that grows with what the object touches, not with the estate;
 a review resolves only the part of the gateway that the candidate can reach: the
 chains reachable from its fallbacks and every provider of the names on the way.
 That part gives the candidate exactly the findings a whole-gateway resolve gives
@@ -28,19 +31,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from llmgw.api.chain import TRIGGERS, FallbackChain
 from llmgw.api.gateway import LLMGateway
 from llmgw.api.provider import LLMProvider
-from llmgw.core import estate, findings, objects, pipeline, resolve, selection
+from llmgw.core import estate, findings, keys, objects, pipeline, resolve, selection
 from llmgw.core.estate import Estate
 from llmgw.core.findings import Finding
-
-ObjectId = tuple[str, str, str]
-"""(kind, namespace, name)."""
 
 MAX_WARNINGS = 10
 
@@ -56,38 +56,220 @@ class Verdict:
 
 
 class World:
-    """The estate, indexed for reviews. Build once per state of the world; reviews only read it."""
+    """The estate, indexed for reviews, and kept current one object at a time.
 
-    def __init__(self, estate: Estate) -> None:
-        self.estate = estate
-        self.gateways = pipeline.gateways(estate)
-        # Union-find over names: a model and its aliases are one group.
-        self._parent: dict[str, str] = {}
-        for p in estate.providers:
-            for m in p.spec.models:
-                self._parent.setdefault(m.name, m.name)
-                for alias in m.aliases:
-                    self._parent.setdefault(alias, alias)
-                    a, b = self.group(m.name), self.group(alias)
-                    if a != b:
-                        self._parent[max(a, b)] = min(a, b)
-        self.providers_of: dict[str, list[LLMProvider]] = defaultdict(list)
-        for p in estate.providers:
-            for g in sorted({self.group(n) for m in p.spec.models for n in (m.name, *m.aliases)}):
-                self.providers_of[g].append(p)
-        self.chains_on: dict[tuple[str, str], list[FallbackChain]] = defaultdict(list)
-        for c in estate.chains:
-            self.chains_on[(self.group(c.spec.model), c.spec.trigger)].append(c)
+    Built whole from an Estate, then changed by `put` (an object created or changed),
+    `remove` (deleted), `set_namespace` and `set_service` (a Namespace's labels, a Service's
+    named ports). Each change takes the old object's contributions out of the indexes and
+    puts the new one's in, so it costs what the object touches (its names and their group
+    of aliases), never the estate; a World built from scratch from the same objects answers
+    every review the same (tests/admission/test_incremental.py). Reviews only read it, between
+    changes.
+
+    Indexed: the objects by id; names grouped with their aliases (the links each provider's
+    models make, counted, so that taking a provider away can split a group); providers by
+    each name they serve; chains by the model and trigger they are on; the gateways. The
+    whole `estate` is assembled only when asked for (a gateway's review resolves it all).
+    """
+
+    def __init__(self, estate: Estate | None = None) -> None:
+        estate = estate or Estate()
+        self._namespaces = {ns: dict(labels) for ns, labels in estate.namespaces.items()}
+        self._ports = {key: dict(ports) for key, ports in estate.service_ports.items()}
+        # The estate without its objects (namespaces, Services' ports, backends): the parts that
+        # reviews resolve start here. It holds the two maps above, which changes update in place.
+        self.base: Estate = dataclasses.replace(
+            estate,
+            providers=(),
+            chains=(),
+            gateways=(),
+            invalid=(),
+            findings=(),
+            namespaces=self._namespaces,
+            service_ports=self._ports,
+        )
+        self._objects: dict[keys.ObjectId, objects.Parsed | objects.Invalid] = {}
+        # Names linked by an alias: each name's neighbours, with how many models link them.
+        self._links: dict[str, Counter[str]] = defaultdict(Counter)
+        # A group of two or more names: each name's group (its least name), each group's names.
+        self._group_of: dict[str, str] = {}
+        self._members: dict[str, set[str]] = {}
+        self._naming: dict[str, dict[keys.Key, LLMProvider]] = defaultdict(dict)
+        self._chains_from: dict[tuple[str, str], dict[keys.Key, FallbackChain]] = defaultdict(dict)
+        self._gateways_given: dict[keys.ObjectId, LLMGateway | objects.Invalid] = {}
+        self._estate: Estate | None = None
+        self._gateways: tuple[LLMGateway, ...] | None = None
+        every: Iterable[objects.Parsed | objects.Invalid] = (
+            *estate.providers,
+            *estate.chains,
+            *estate.gateways,
+            *estate.invalid,
+        )
+        for obj in every:
+            self.put(obj)
+
+    # -- what reviews read ------------------------------------------------------------------
 
     def group(self, name: str) -> str:
-        """The name a model and all its aliases share (the name itself when nothing serves it)."""
-        parent = self._parent
-        root = name
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while parent.get(name, name) != root:
-            parent[name], name = root, parent[name]
-        return root
+        """The name a model and all its aliases share (the name itself when nothing links it)."""
+        return self._group_of.get(name, name)
+
+    def providers_of(self, group: str) -> dict[keys.Key, LLMProvider]:
+        """The providers that serve a name of the group, by key."""
+        return {k: p for n in self._names(group) for k, p in self._naming.get(n, {}).items()}
+
+    def chains_on(self, group: str, trigger: str) -> list[FallbackChain]:
+        """The chains on a name of the group with this trigger."""
+        return [c for n in self._names(group) for c in self._chains_from.get((n, trigger), {}).values()]
+
+    @property
+    def namespaces(self) -> Mapping[str, Mapping[str, str]]:
+        """Labels of namespaces, where known."""
+        return self._namespaces
+
+    @property
+    def gateways(self) -> tuple[LLMGateway, ...]:
+        """The gateways that serve (`pipeline.gateways` of the estate)."""
+        if self._gateways is None:
+            given = self._gateways_given.values()
+            valid = sorted((g for g in given if isinstance(g, LLMGateway)), key=keys.of)
+            broken = tuple(g for g in given if isinstance(g, objects.Invalid))
+            self._gateways = pipeline.gateways(Estate(gateways=tuple(valid), invalid=broken))
+        return self._gateways
+
+    @property
+    def estate(self) -> Estate:
+        """Every object, as one Estate (assembled on the first read after a change)."""
+        if self._estate is None:
+            self._estate = dataclasses.replace(self.base, **estate.by_kind(self._objects.values()))
+        return self._estate
+
+    def _names(self, group: str) -> Iterable[str]:
+        return self._members.get(group, (group,))
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def put(self, obj: objects.Parsed | objects.Invalid) -> None:
+        """An object created, or changed in place of the one of its kind and name."""
+        oid = id_of(obj)
+        self.remove(oid)
+        self._objects[oid] = obj
+        self._estate = None
+        if isinstance(obj, LLMProvider):
+            key = keys.of(obj)
+            for m in obj.spec.models:
+                for name in (m.name, *m.aliases):
+                    self._naming[name][key] = obj
+                for alias in m.aliases:
+                    self._link(m.name, alias)
+        elif isinstance(obj, FallbackChain):
+            self._chains_from[(obj.spec.model, obj.spec.trigger)][keys.of(obj)] = obj
+        elif isinstance(obj, LLMGateway) or obj.kind == "LLMGateway":
+            self._gateways_given[oid] = obj
+            self._gateways = None
+
+    def remove(self, oid: keys.ObjectId) -> None:
+        """An object deleted (nothing happens when there is none of that id)."""
+        obj = self._objects.pop(oid, None)
+        if obj is None:
+            return
+        self._estate = None
+        if isinstance(obj, LLMProvider):
+            key = keys.of(obj)
+            split: set[str] = set()
+            for m in obj.spec.models:
+                for name in (m.name, *m.aliases):
+                    _drop(self._naming, name, key)
+                for alias in m.aliases:
+                    split |= self._unlink(m.name, alias)
+            for group in split:
+                self._regroup(group)
+        elif isinstance(obj, FallbackChain):
+            _drop(self._chains_from, (obj.spec.model, obj.spec.trigger), keys.of(obj))
+        elif isinstance(obj, LLMGateway) or obj.kind == "LLMGateway":
+            del self._gateways_given[oid]
+            self._gateways = None
+
+    def set_namespace(self, name: str, labels: Mapping[str, str] | None) -> None:
+        """A Namespace's labels (None: the namespace is gone)."""
+        if labels is None:
+            self._namespaces.pop(name, None)
+        else:
+            self._namespaces[name] = dict(labels)
+        self._estate = None
+
+    def set_service(self, key: keys.Key, ports: Mapping[str, int] | None) -> None:
+        """A Service's named ports (None: the Service is gone)."""
+        if ports is None:
+            self._ports.pop(key, None)
+        else:
+            self._ports[key] = dict(ports)
+        self._estate = None  # its endpoints read the ports
+
+    def _link(self, a: str, b: str) -> None:
+        if a == b:
+            return
+        self._links[a][b] += 1
+        self._links[b][a] += 1
+        ga, gb = self.group(a), self.group(b)
+        if ga == gb:
+            return
+        keep, gone = min(ga, gb), max(ga, gb)
+        names = self._members.setdefault(keep, {keep})
+        for n in self._members.pop(gone, {gone}):
+            self._group_of[n] = keep
+            names.add(n)
+        self._group_of[keep] = keep
+
+    def _unlink(self, a: str, b: str) -> set[str]:
+        """Take one link away; the group to look at again when it was the last between them."""
+        if a == b:
+            return set()
+        for x, y in ((a, b), (b, a)):
+            left = self._links[x]
+            left[y] -= 1
+            if left[y] == 0:
+                del left[y]
+            if not left:
+                del self._links[x]
+        return set() if b in self._links.get(a, ()) else {self.group(a)}
+
+    def _regroup(self, group: str) -> None:
+        """Split a group into the names still linked (a walk over that group only)."""
+        names = self._members.pop(group, None)
+        if names is None:  # already split by another link of the same provider
+            return
+        for n in names:
+            del self._group_of[n]
+        while names:
+            start = names.pop()
+            part, todo = {start}, [start]
+            while todo:
+                for n in self._links.get(todo.pop(), ()):
+                    if n not in part:
+                        part.add(n)
+                        todo.append(n)
+            names -= part
+            if len(part) > 1:
+                least = min(part)
+                self._members[least] = part
+                for n in part:
+                    self._group_of[n] = least
+
+
+def id_of(obj: objects.Parsed | objects.Invalid) -> keys.ObjectId:
+    """The identity of a parsed object, valid or not (`objects.identity` of its raw object)."""
+    if isinstance(obj, objects.Invalid):
+        return (obj.kind, obj.namespace, obj.name)
+    return keys.id_of(obj)
+
+
+def _drop(index: dict[Any, dict[keys.Key, Any]], at: Any, key: keys.Key) -> None:
+    entries = index.get(at)
+    if entries is not None:
+        entries.pop(key, None)
+        if not entries:
+            del index[at]
 
 
 def build_estate(
@@ -148,7 +330,7 @@ def _invalid_message(bad: objects.Invalid) -> str:
 
 
 def _binding(world: World, namespace: str, labels: Mapping[str, str]) -> list[LLMGateway]:
-    known = world.estate.namespaces
+    known = world.namespaces
     return [g for g in world.gateways if selection.binds(g, namespace, labels, known)]
 
 
@@ -212,10 +394,10 @@ def chain_findings(world: World, gateway: LLMGateway, chain: FallbackChain) -> t
 
 def _reachable(world: World, gateway: LLMGateway, chain: FallbackChain) -> Estate:
     """The part of the gateway's estate that decides `chain`'s findings."""
-    known = world.estate.namespaces
-    me = resolve.key_of(chain)
+    known = world.namespaces
+    me = keys.of(chain)
     trigger = chain.spec.trigger
-    chains: dict[tuple[str, str], FallbackChain] = {me: chain}
+    chains: dict[keys.Key, FallbackChain] = {me: chain}
     groups: set[str] = set()
     todo = [chain.spec.model, *chain.spec.fallbacks]
     while todo:
@@ -223,23 +405,20 @@ def _reachable(world: World, gateway: LLMGateway, chain: FallbackChain) -> Estat
         if group in groups:
             continue
         groups.add(group)
-        for c in world.chains_on.get((group, trigger), ()):
-            key = resolve.key_of(c)
+        for c in world.chains_on(group, trigger):
+            key = keys.of(c)
             if key in chains or not selection.binds(gateway, key[0], c.metadata.labels, known):
                 continue
             chains[key] = c
             todo += [c.spec.model, *c.spec.fallbacks]
-    providers: dict[tuple[str, str], LLMProvider] = {}
+    providers: dict[keys.Key, LLMProvider] = {}
     for group in groups:
-        for p in world.providers_of.get(group, ()):
-            providers[resolve.key_of(p)] = p
+        providers.update(world.providers_of(group))
     return dataclasses.replace(
-        world.estate,
+        world.base,
         providers=tuple(providers[k] for k in sorted(providers)),
         chains=tuple(chains[k] for k in sorted(chains)),
         gateways=(gateway,),
-        invalid=(),
-        findings=(),
     )
 
 
@@ -251,25 +430,17 @@ def _review_provider(world: World, provider: LLMProvider) -> Verdict:
     gateways = _binding(world, meta.namespace, meta.labels)
     if not gateways:
         return Verdict(True, warnings=(_not_bound(world, provider.kind, meta.namespace, meta.name),))
-    me = resolve.key_of(provider)
+    me = keys.of(provider)
     names = {n for m in provider.spec.models for n in (m.name, *m.aliases)}
     groups = {world.group(n) for n in names}
     warned: list[str] = []
     for gw in gateways:
-        others = {
-            resolve.key_of(p): p
-            for g in groups
-            for p in world.providers_of.get(g, ())
-            if resolve.key_of(p) != me
-        }
+        others = {k: p for g in groups for k, p in world.providers_of(g).items() if k != me}
         others[me] = provider
         part = dataclasses.replace(
-            world.estate,
+            world.base,
             providers=tuple(others[k] for k in sorted(others)),
-            chains=(),
             gateways=(gw,),
-            invalid=(),
-            findings=(),
         )
         where = f" (gateway {gw.metadata.namespace}/{gw.metadata.name})" if len(gateways) > 1 else ""
         res = resolve.resolve(part, gw)
@@ -295,20 +466,33 @@ def _cycles(res: resolve.Resolution) -> dict[str, set[str]]:
         m = _CYCLE.match(f.message) if f.reason == findings.FALLBACK_CYCLE else None
         if m is None:
             continue
-        # Each chain on a cycle states it from its own model: one cycle, several rotations.
-        nodes = m["path"].split(" -> ")[:-1]
+        nodes = m["path"].split(" -> ")
+        if m["models"]:
+            # A long cycle: every chain on it names it by its first model and length.
+            name = f"{nodes[0]} -> ... -> {nodes[0]} ({m['models']} models, {m['trigger']})"
+            out[f"fallback cycle {name}"].add(f.object_ref)
+            continue
+        # Each chain on a short cycle states it from its own model: one cycle, several rotations.
+        nodes = nodes[:-1]
         first = nodes.index(min(nodes))
         rotated = [*nodes[first:], *nodes[:first], nodes[first]]
         out[f"fallback cycle {' -> '.join(rotated)} ({m['trigger']})"].add(f.object_ref)
     return out
 
 
-_CYCLE = re.compile(r"fallback cycle (?P<path>.+?) \((?P<trigger>\w+)\)")
+# What `resolve` says of a chain on a cycle: its own, or one reported on another chain.
+_CYCLE = re.compile(
+    r"(?:on (?:a cycle among the [\d,]+ models that fall back to one another with )?)?"
+    r"fallback cycle (?P<path>.+?) \((?:(?P<models>[\d,]+) models, )?(?P<trigger>\w+)\)"
+)
+MAX_REFS = 10
 
 
 def _refs(chains: Iterable[str]) -> str:
-    """`FallbackChain ns/a, ns/b`, in a stable order."""
+    """`FallbackChain ns/a, ns/b`, in a stable order; a long list by its first names and count."""
     names = sorted(c.split(" ", 1)[1] for c in chains)
+    if len(names) > MAX_REFS:
+        names = [*names[: MAX_REFS - 1], f"and {len(names) - MAX_REFS + 1:,} more"]
     return f"FallbackChain {', '.join(names)}"
 
 
@@ -319,37 +503,45 @@ def _closed_by(
 
     A chain's link counts only when both its ends are served, so serving a name can turn
     chains that were each fine into a cycle. Any such cycle passes through a chain on one
-    of the provider's names; the part reachable from those chains is resolved with the
-    provider as it is stored and as it would be.
+    of the provider's names; the part reachable from those chains (all of them together, so
+    that a provider of many names on one long cycle costs two resolves of it, not two per
+    name) is resolved with the provider as it is stored and as it would be.
     """
-    known = world.estate.namespaces
-    me = resolve.key_of(provider)
+    known = world.namespaces
+    me = keys.of(provider)
     starts = {
-        resolve.key_of(c): c
+        keys.of(c): c
         for g in sorted(groups)
         for trigger in TRIGGERS
-        for c in world.chains_on.get((g, trigger), ())
+        for c in world.chains_on(g, trigger)
         if selection.binds(gateway, c.metadata.namespace, c.metadata.labels, known)
     }
-    before: dict[str, set[str]] = defaultdict(set)
-    after: dict[str, set[str]] = defaultdict(set)
+    if not starts:
+        return {}
+    chains: dict[keys.Key, FallbackChain] = {}
+    providers: dict[keys.Key, LLMProvider] = {}
     for key in sorted(starts):
-        part = _reachable(world, gateway, starts[key])
-        for cycle, chains in _cycles(resolve.resolve(part, gateway)).items():
-            before[cycle] |= chains
-        others = tuple(p for p in part.providers if resolve.key_of(p) != me)
-        with_me = tuple(sorted((*others, provider), key=resolve.key_of))
-        for cycle, chains in _cycles(
-            resolve.resolve(dataclasses.replace(part, providers=with_me), gateway)
-        ).items():
-            after[cycle] |= chains
+        if key in chains:  # reached from an earlier start: so is all it reaches
+            continue
+        reached = _reachable(world, gateway, starts[key])
+        chains.update((keys.of(c), c) for c in reached.chains)
+        providers.update((keys.of(p), p) for p in reached.providers)
+    part = dataclasses.replace(
+        reached,
+        providers=tuple(providers[k] for k in sorted(providers)),
+        chains=tuple(chains[k] for k in sorted(chains)),
+    )
+    before = _cycles(resolve.resolve(part, gateway))
+    others = tuple(p for p in part.providers if keys.of(p) != me)
+    with_me = tuple(sorted((*others, provider), key=keys.of))
+    after = _cycles(resolve.resolve(dataclasses.replace(part, providers=with_me), gateway))
     return {cycle: chains for cycle, chains in sorted(after.items()) if cycle not in before}
 
 
 def _review_gateway(world: World, gateway: LLMGateway) -> Verdict:
     """Per-object rules decide; a gateway that would bind no provider, or chains on a cycle, is
     worth a word. Gateways change seldom, so this one resolves the whole gateway."""
-    known = world.estate.namespaces
+    known = world.namespaces
     providers = world.estate.providers
     meta = gateway.metadata
     if providers and not any(

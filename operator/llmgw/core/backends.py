@@ -13,9 +13,7 @@ import re
 from collections.abc import Mapping
 
 from llmgw.api.common import MODEL_NAME_MAX, MODEL_NAME_PATTERN
-
-ObjKey = tuple[str, str]
-"""`(namespace, name)`."""
+from llmgw.core import keys
 
 _NAME = re.compile(MODEL_NAME_PATTERN)
 
@@ -36,13 +34,13 @@ class Backends:
 
     services_known: bool = False
     """Whether `services` lists every Service (so a missing one really is missing)."""
-    ready_endpoints: Mapping[ObjKey, int] = dataclasses.field(default_factory=dict)
+    ready_endpoints: Mapping[keys.Key, int] = dataclasses.field(default_factory=dict)
     """Service -> ready endpoints across its EndpointSlices."""
-    probes: Mapping[ObjKey, Probe] = dataclasses.field(default_factory=dict)
+    probes: Mapping[keys.Key, Probe] = dataclasses.field(default_factory=dict)
     """Provider -> its last discovery probe."""
-    cache_available: Mapping[ObjKey, bool] = dataclasses.field(default_factory=dict)
+    cache_available: Mapping[keys.Key, bool] = dataclasses.field(default_factory=dict)
     """Gateway -> whether its Redis is up (after hysteresis); absent means assume up."""
-    secret_versions: Mapping[ObjKey, str] = dataclasses.field(default_factory=dict)
+    secret_versions: Mapping[keys.Key, str] = dataclasses.field(default_factory=dict)
     """Secret -> its resourceVersion, where the operator watches Secret metadata."""
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-Status = dict[str, Any]
-
 
 def condition(
     type_: str, status: bool | str, reason: str, message: str, generation: int | None

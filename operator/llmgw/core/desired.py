@@ -1,7 +1,11 @@
 """The Kubernetes objects a gateway should own, as plain dicts.
 
 Pure: the same gateway and render always give the same objects. The kube
-layer sends them; nothing here talks to the API.
+layer sends them; nothing here talks to the API. Every owned object comes in
+the same envelope: named for its gateway, owned by it (ownerReferences), the
+operator's labels, and a SPEC_HASH annotation that says whether it needs a
+write. What goes inside lives with its subject: the pod template in `pods`,
+the autoscaler, disruption budget, route and ServiceMonitor in `companions`.
 """
 
 from __future__ import annotations
@@ -9,34 +13,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final, NamedTuple
 
 from llmgw.api import API_VERSION
 from llmgw.api.gateway import LLMGateway
-from llmgw.core import render
+from llmgw.core import companions as companions_mod
+from llmgw.core import pods, render, revisions
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "llmgw"
 GATEWAY_LABEL = "llmgateway.dev/gateway"
-REVISION_LABEL = "llmgateway.dev/revision"
-CONFIG_HASH = "llmgateway.dev/config-hash"
 SPEC_HASH = "llmgateway.dev/spec-hash"
-SEQUENCE = "llmgateway.dev/sequence"
-INPUTS = "llmgateway.dev/inputs"
-ENV = "llmgateway.dev/env"
-"""On a revision's ConfigMap: the Secret env its config reads, so a rollback can run it again."""
-PORT = 4000
-CONFIG_DIR = "/etc/litellm"
-CONFIG_KEY = "config.yaml"
-INPUTS_KEY = "inputs.json"
-CONFIGMAP_LIMIT = 1024 * 1024
-"""Kubernetes refuses ConfigMaps over 1 MiB."""
-INPUTS_ANNOTATION_LIMIT = 32 * 1024
-RUN_AS = 65532
+PORT = pods.PORT
 
 
-def config_map_name(gateway: LLMGateway, rendered: render.Rendered) -> str:
-    return f"{gateway.metadata.name}-config-{rendered.short_hash}"
+def selector(gateway: LLMGateway) -> dict[str, str]:
+    """The labels that pick the gateway's own pods (the Deployment's, the Service's, the PDB's)."""
+    return {GATEWAY_LABEL: gateway.metadata.name, MANAGED_BY: MANAGER}
 
 
 def labels(gateway: LLMGateway) -> dict[str, str]:
@@ -71,149 +64,133 @@ def _meta(gateway: LLMGateway, name: str, **extra: Any) -> dict[str, Any]:
     return meta
 
 
-def config_map(
-    gateway: LLMGateway, rendered: render.Rendered, inputs: Sequence[str], sequence: int
-) -> dict[str, Any]:
-    """An immutable revision: the config, and which objects at which generation made it."""
-    listed = json.dumps(sorted(inputs), separators=(",", ":"))
-    annotations = {CONFIG_HASH: rendered.hash, SEQUENCE: str(sequence), ENV: _env(rendered)}
-    annotations[INPUTS] = (
-        listed if len(listed) <= INPUTS_ANNOTATION_LIMIT else f"{len(inputs)} objects; see data {INPUTS_KEY}"
-    )
-    meta = _meta(gateway, config_map_name(gateway, rendered), annotations=annotations)
-    meta["labels"][REVISION_LABEL] = rendered.short_hash
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": meta,
-        "immutable": True,
-        "data": {CONFIG_KEY: rendered.text, INPUTS_KEY: listed + "\n"},
-    }
+def config_maps(
+    gateway: LLMGateway,
+    rendered: render.Rendered,
+    inputs: Sequence[str],
+    sequence: int,
+    *,
+    split: bool = False,
+) -> list[dict[str, Any]]:
+    """An immutable revision, in the order to create it: the shards of a split revision, then
+    the ConfigMap that names them (their contents are `revisions.layout`)."""
+    out: list[dict[str, Any]] = []
+    for part in revisions.layout(rendered, inputs, sequence, split=split):
+        meta = _meta(
+            gateway,
+            revisions.name(gateway.metadata.name, rendered.hash, part.shard),
+            annotations=dict(part.annotations),
+        )
+        meta["labels"].update(part.labels)
+        out.append(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "immutable": True, "data": part.data}
+        )
+    return [*out[1:], out[0]]
 
 
-def _env(rendered: render.Rendered) -> str:
-    return json.dumps([[e.name, e.secret, e.key] for e in rendered.env], separators=(",", ":"))
+def deployment(gateway: LLMGateway, rendered: render.Rendered, shards: int = 0) -> dict[str, Any]:
+    """The LiteLLM proxy, mounting the revision (with its `shards`, where it is split);
+    restricted pod security, no lost capacity.
 
-
-def too_large(cm: Mapping[str, Any]) -> bool:
-    return sum(len(v.encode()) for v in cm["data"].values()) > CONFIGMAP_LIMIT
-
-
-def deployment(gateway: LLMGateway, rendered: render.Rendered) -> dict[str, Any]:
-    """The LiteLLM proxy, mounting the revision; restricted pod security, no lost capacity."""
+    With `spec.autoscaling` the body has no `spec.replicas`: a merge patch of it never
+    touches the count the HorizontalPodAutoscaler sets. Create it with `initial_replicas`.
+    """
     spec = gateway.spec
     name = gateway.metadata.name
-    env: list[dict[str, Any]] = [
-        {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
-        {"name": "HOME", "value": "/tmp"},
-        {"name": "XDG_CACHE_HOME", "value": "/tmp/.cache"},
-        # LiteLLM otherwise fetches tokenizers from Hugging Face on some errors, with retries
-        # that stall requests for ~25 s where the cluster has no way out.
-        {"name": "HF_HUB_OFFLINE", "value": "1"},
-    ]
-    env += [
+    body_spec: dict[str, Any] = {}
+    if spec.autoscaling is None:
+        body_spec["replicas"] = spec.effective_replicas
+    body_spec.update(
         {
-            "name": e.name,
-            "valueFrom": {"secretKeyRef": {"name": e.secret, "key": e.key}},
-        }
-        for e in rendered.env
-    ]
-    container: dict[str, Any] = {
-        "name": "litellm",
-        "image": spec.image,
-        "args": ["--config", f"{CONFIG_DIR}/{CONFIG_KEY}", "--port", str(PORT)],
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-        "env": env,
-        "livenessProbe": {
-            "httpGet": {"path": "/health/liveliness", "port": "http"},
-            "initialDelaySeconds": 20,
-            "periodSeconds": 10,
-            "timeoutSeconds": 5,
-            "failureThreshold": 6,
-        },
-        "readinessProbe": {
-            "httpGet": {"path": "/health/readiness", "port": "http"},
-            "initialDelaySeconds": 5,
-            "periodSeconds": 5,
-            "timeoutSeconds": 5,
-            "failureThreshold": 3,
-        },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "volumeMounts": [
-            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
-    }
-    if spec.resources is not None:
-        container["resources"] = spec.resources.model_dump(exclude_defaults=True)
-    template_labels = labels(gateway)
-    body: dict[str, Any] = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta(gateway, name, annotations={CONFIG_HASH: rendered.hash}),
-        "spec": {
-            "replicas": spec.replicas,
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": spec.rollout.progress_deadline_seconds,
-            "selector": {"matchLabels": {GATEWAY_LABEL: name, MANAGED_BY: MANAGER}},
+            "selector": {"matchLabels": selector(gateway)},
             "strategy": {
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
-            "template": {
-                "metadata": {
-                    "labels": template_labels,
-                    "annotations": {CONFIG_HASH: rendered.hash},
-                },
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": RUN_AS,
-                        "runAsGroup": RUN_AS,
-                        "fsGroup": RUN_AS,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "terminationGracePeriodSeconds": 30,
-                    "containers": [container],
-                    "volumes": [
-                        {
-                            "name": "config",
-                            "configMap": {"name": config_map_name(gateway, rendered)},
-                        },
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-                    ],
-                },
-            },
-        },
+            "template": pods.template(gateway, rendered, labels(gateway), shards),
+        }
+    )
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(gateway, name, annotations={revisions.CONFIG_HASH: rendered.hash}),
+        "spec": body_spec,
     }
-    body["metadata"]["annotations"][SPEC_HASH] = spec_hash(body)
-    return body
+    return _stamped(body)
+
+
+def initial_replicas(gateway: LLMGateway) -> int:
+    """The replicas to create the Deployment with: with autoscaling, its minReplicas (the
+    HorizontalPodAutoscaler owns the count from then on); else what `deployment` sets."""
+    return gateway.spec.effective_replicas
 
 
 def service(gateway: LLMGateway) -> dict[str, Any]:
+    """The gateway's Service: `spec.service`'s type and metadata, the operator's labels winning."""
     name = gateway.metadata.name
+    settings = gateway.spec.service
+    meta = _meta(gateway, name, annotations=dict(settings.annotations))
+    meta["labels"] = {**settings.labels, **labels(gateway)}
     body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(gateway, name, annotations={}),
+        "metadata": meta,
         "spec": {
-            "type": "ClusterIP",
-            "selector": {GATEWAY_LABEL: name, MANAGED_BY: MANAGER},
-            "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+            "type": settings.type,
+            "selector": selector(gateway),
+            "ports": [
+                {"name": pods.PORT_NAME, "port": PORT, "targetPort": pods.PORT_NAME, "protocol": "TCP"}
+            ],
         },
     }
-    body["metadata"]["annotations"][SPEC_HASH] = spec_hash(body)
-    return body
+    return _stamped(body)
+
+
+class Api(NamedTuple):
+    """Where the API server serves a kind: /apis/<group>/<version>/namespaces/<ns>/<plural>."""
+
+    group: str
+    version: str
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+
+APIS: Final[Mapping[str, Api]] = {
+    "HorizontalPodAutoscaler": Api("autoscaling", "v2", "horizontalpodautoscalers"),
+    "PodDisruptionBudget": Api("policy", "v1", "poddisruptionbudgets"),
+    "HTTPRoute": Api("gateway.networking.k8s.io", "v1", "httproutes"),
+    "ServiceMonitor": Api("monitoring.coreos.com", "v1", "servicemonitors"),
+}
+"""The kinds `companions` returns, in the order it returns them, and where each is served."""
+
+
+def companions(gateway: LLMGateway) -> dict[str, dict[str, Any] | None]:
+    """Every kind of `APIS` -> its desired object `<gateway>`, or None where it must not exist
+    (the reconciler deletes an owned one then)."""
+    name = gateway.metadata.name
+    own = selector(gateway)
+    specs = {
+        "HorizontalPodAutoscaler": companions_mod.autoscaler(gateway, name),
+        "PodDisruptionBudget": companions_mod.disruption_budget(gateway, own),
+        "HTTPRoute": companions_mod.route(gateway, name),
+        "ServiceMonitor": companions_mod.service_monitor(gateway, own),
+    }
+    return {kind: None if spec is None else _owned(gateway, kind, spec) for kind, spec in specs.items()}
+
+
+def _owned(gateway: LLMGateway, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "apiVersion": APIS[kind].api_version,
+        "kind": kind,
+        "metadata": _meta(gateway, gateway.metadata.name, annotations={}),
+        "spec": spec,
+    }
+    return _stamped(body)
 
 
 def master_key_secret(gateway: LLMGateway, key: str) -> dict[str, Any]:
@@ -229,7 +206,17 @@ def master_key_secret(gateway: LLMGateway, key: str) -> dict[str, Any]:
 
 
 def spec_hash(body: Mapping[str, Any]) -> str:
-    """A digest of what the operator sets, to tell a needed patch from a no-op."""
-    owned = {"spec": body.get("spec"), "labels": body["metadata"].get("labels")}
+    """A digest of what the operator sets (spec, labels, annotations but this digest itself),
+    to tell a needed patch from a no-op."""
+    meta = body["metadata"]
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != SPEC_HASH}
+    owned = {"spec": body.get("spec"), "labels": meta.get("labels")}
+    if annotations:  # without any, the digest is the one before annotations counted
+        owned["annotations"] = annotations
     text = json.dumps(owned, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _stamped(body: dict[str, Any]) -> dict[str, Any]:
+    body["metadata"]["annotations"][SPEC_HASH] = spec_hash(body)
+    return body

@@ -7,6 +7,7 @@ One gatherer (the CLI's file loader or the operator's indexes) fills an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -15,15 +16,12 @@ from llmgw.api.chain import FallbackChain
 from llmgw.api.common import ObjectMeta
 from llmgw.api.gateway import AllowedNamespaces, GatewaySpec, LLMGateway
 from llmgw.api.provider import LLMProvider
-from llmgw.core import findings, objects
+from llmgw.core import endpoints, findings, keys, objects
 from llmgw.core.backends import Backends
 from llmgw.core.findings import Finding
 
 DEFAULT_GATEWAY_NAME = "llmgw"
 DEFAULT_GATEWAY_NAMESPACE = "default"
-
-ServiceKey = tuple[str, str]
-"""`(namespace, name)` of a Service."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,11 +35,16 @@ class Estate:
     # Labels of namespaces, where known (for `namespaces.from: Selector`).
     namespaces: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
     # Named ports of Services, where known: (namespace, name) -> {port name: number}.
-    service_ports: Mapping[ServiceKey, Mapping[str, int]] = dataclasses.field(default_factory=dict)
+    service_ports: Mapping[keys.Key, Mapping[str, int]] = dataclasses.field(default_factory=dict)
     # Problems found while gathering (duplicate objects and the like).
     findings: tuple[Finding, ...] = ()
     # What the operator observed of Services, endpoints, backends and caches.
     backends: Backends = dataclasses.field(default_factory=Backends)
+
+    @functools.cached_property
+    def endpoints(self) -> Mapping[keys.Key, endpoints.Endpoint]:
+        """Each provider's backend, resolved once for everyone who needs it."""
+        return {keys.of(p): endpoints.resolve(p, self.service_ports) for p in self.providers}
 
 
 def default_gateway() -> LLMGateway:
@@ -55,7 +58,7 @@ def default_gateway() -> LLMGateway:
 def build(
     raws: Iterable[Mapping[str, Any]],
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
-    service_ports: Mapping[ServiceKey, Mapping[str, int]] | None = None,
+    service_ports: Mapping[keys.Key, Mapping[str, int]] | None = None,
     backends: Backends | None = None,
 ) -> Estate:
     """Parse raw objects of our kinds into an Estate; other kinds must be filtered out first.
@@ -65,7 +68,7 @@ def build(
     name are a finding (only one of them could exist in a cluster); the one kept is
     chosen by content, not by the order they came in.
     """
-    seen: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    seen: dict[keys.ObjectId, Mapping[str, Any]] = {}
     found: list[Finding] = []
     for raw in raws:
         key = objects.identity(raw)

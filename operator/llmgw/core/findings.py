@@ -8,6 +8,7 @@ words that double as condition reasons on the object's status.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Literal
 
 Severity = Literal["error", "warning"]
@@ -24,6 +25,12 @@ UNRESOLVED_PORT = "UnresolvedPort"
 NOT_SELECTED = "NotSelected"
 DISCOVERY_PENDING = "DiscoveryPending"
 UNSERVABLE_MODEL = "UnservableModel"
+INCOMPATIBLE_MODEL = "IncompatibleModel"
+"""A fallback of another mode than its primary's (chat -> embedding): the link is dropped."""
+NO_LARGER_CONTEXT_WINDOW = "NoLargerContextWindow"
+"""A contextWindow fallback whose window is not known to be larger than the primary's."""
+CONFLICTING_MODES = "ConflictingModes"
+"""One model name served with several modes (a load-balanced group of mixed deployments)."""
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -45,3 +52,10 @@ class Finding:
     def __str__(self) -> str:
         where = f" {self.field}" if self.field else ""
         return f"{self.object_ref}{where}: {self.message}"
+
+
+def reason_of(found: Iterable[Finding]) -> str:
+    """The reason an invalid object is not accepted: its findings' own when they all share
+    one (`InvalidEndpoint`), else `InvalidSpec`."""
+    reasons = {f.reason for f in found}
+    return reasons.pop() if len(reasons) == 1 else INVALID_SPEC

@@ -6,7 +6,7 @@ import dataclasses
 
 from llmgw.api.gateway import LLMGateway
 from llmgw.core import estate as estate_mod
-from llmgw.core import findings, render, resolve
+from llmgw.core import findings, keys, render, resolve
 from llmgw.core.estate import Estate
 from llmgw.core.findings import Finding
 
@@ -46,7 +46,7 @@ def check(estate: Estate) -> tuple[list[Outcome], tuple[Finding, ...]]:
         # gateway binds nothing, and an unbound object must not pass as valid.
         found.update(bad.findings)
     outcomes = [run(estate, gw) for gw in gateways(estate)]
-    selected: set[tuple[str, str, str]] = set()
+    selected: set[keys.ObjectId] = set()
     for o in outcomes:
         found.update(o.resolution.findings)
         selected |= o.resolution.selected

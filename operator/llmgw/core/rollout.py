@@ -15,7 +15,9 @@ the Deployment was last pointed at. Outcomes:
 - Available: became available (and stays so in the record once replaced: it is
   a revision known to be good, a rollback target);
 - Failed: did not become available in time (the Deployment's deadline, its own
-  deadline, or crash-looping pods) and was not rolled back;
+  deadline, crash-looping pods, or pods that cannot start for a reason waiting will
+  not fix, such as a missing Secret or an image that cannot be pulled) and was not
+  rolled back;
 - RolledBack: failed, and the Deployment was pointed back at the last revision
   that became available;
 - Superseded: replaced by a newer revision before it became available.
@@ -28,11 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from llmgw.core import conditions, render
+from llmgw.core import conditions, render, revisions
+from llmgw.core.revisions import Stored
 
 ROLLED_BACK_CONDITION = "RolledBack"
 
@@ -50,8 +52,20 @@ CRASH_LOOP = "CrashLoopBackOff"
 
 CRASH_LOOP_RESTARTS = 3
 """Restarts after which a container waiting in CrashLoopBackOff fails its revision at once."""
-REVISION_LENGTH = 10
-"""A revision is the first 10 hex digits of its render hash, as in its ConfigMap's name."""
+
+CANNOT_START: frozenset[str] = frozenset(
+    {
+        "CreateContainerConfigError",  # a missing Secret, ConfigMap or key; runAsNonRoot vs the image
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",  # imagePullPolicy Never and the image is not on the node
+    }
+)
+"""The kubelet's waiting reasons that waiting will not fix: a container waiting with one of them
+for `Snapshot.stuck_seconds` fails its revision, without waiting for the deadline. Left out, as
+often passing: CreateContainerError (e.g. the runtime's "failed to reserve container name"),
+RegistryUnavailable and ImageInspectError; the deadline still catches them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,16 +136,8 @@ class Pod:
     """The revision its template carried (from the `config-hash` annotation), or ''."""
     ready: bool
     waiting: tuple[Waiting, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class Stored:
-    """A revision whose ConfigMap still exists: what the Deployment needs to run it again."""
-
-    revision: str
-    hash: str
-    env: tuple[render.EnvVar, ...] | None
-    """The Secret env the revision's config reads; None on ConfigMaps older than this record."""
+    started: str = ""
+    """When the kubelet took the pod on (`status.startTime`), or '' when not known."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +155,8 @@ class Snapshot:
     deadline_seconds: int
     limit: int
     now: datetime.datetime
+    stuck_seconds: int = 60
+    """How long a pod may wait for a reason in CANNOT_START (spec.rollout.stuckPodSeconds)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,11 +185,8 @@ class Plan:
     keep: frozenset[str] = frozenset()
     """Revisions whose ConfigMaps must not be pruned (what runs, the rollback target, the held one)."""
     recheck_after: float | None = None
-    """Seconds after which the revision that runs must be looked at again (its deadline)."""
-
-
-def short(hash_: str) -> str:
-    return hash_[:REVISION_LENGTH]
+    """Seconds after which the revision that runs must be looked at again (its deadline, or the
+    end of the window of a pod that cannot start)."""
 
 
 def stamp(now: datetime.datetime) -> str:
@@ -194,31 +199,6 @@ def _parse_time(text: str) -> datetime.datetime | None:
     except ValueError:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
-
-
-def template_revision(deployment: Mapping[str, Any] | None, annotation: str) -> str | None:
-    """The revision a Deployment's pod template carries."""
-    if deployment is None:
-        return None
-    template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    value = (template.get("annotations") or {}).get(annotation)
-    return short(str(value)) if value else None
-
-
-def stored(name: str, annotations: Mapping[str, str], hash_key: str, env_key: str) -> Stored | None:
-    """A revision from its ConfigMap's annotations; None when they do not say which."""
-    full = annotations.get(hash_key)
-    if not full:
-        return None
-    env: tuple[render.EnvVar, ...] | None = None
-    raw = annotations.get(env_key)
-    if raw:
-        try:
-            rows = json.loads(raw)
-            env = tuple(render.EnvVar(str(n), str(s), str(k)) for n, s, k in rows)
-        except (ValueError, TypeError):
-            env = None
-    return Stored(revision=short(full), hash=full, env=env)
 
 
 def restored(rendered: render.Rendered, target: Stored) -> render.Rendered:
@@ -234,7 +214,7 @@ def restored(rendered: render.Rendered, target: Stored) -> render.Rendered:
 # -- health of the revision that runs ---------------------------------------------------------
 
 
-def _deployment_current(dep: Mapping[str, Any]) -> bool:
+def current(dep: Mapping[str, Any]) -> bool:
     """Whether the Deployment controller has seen the Deployment's latest spec."""
     status = dep.get("status") or {}
     observed = status.get("observedGeneration")
@@ -244,17 +224,23 @@ def _deployment_current(dep: Mapping[str, Any]) -> bool:
     return generation is None or int(observed) >= int(generation)
 
 
+def replicas(dep: Mapping[str, Any]) -> int:
+    """The replicas the Deployment asks for (1 when unset, as the API server defaults it)."""
+    return int((dep.get("spec") or {}).get("replicas", 1))
+
+
 def available(dep: Mapping[str, Any]) -> bool:
-    """Every replica of the Deployment's latest template is updated and available."""
-    if not _deployment_current(dep):
+    """The Deployment is available: its controller has seen its latest spec, and every
+    replica of it is updated and available. The one rule, for rollouts and for Ready."""
+    if not current(dep):
         return False
-    want = int((dep.get("spec") or {}).get("replicas", 1))
+    want = replicas(dep)
     if want == 0:
         return True
     status = dep.get("status") or {}
     cond = conditions.get(status.get("conditions"), "Available")
     updated = int(status.get("updatedReplicas") or 0)
-    ready = int(status.get("availableReplicas") or status.get("readyReplicas") or 0)
+    ready = int(status.get("availableReplicas") or 0)
     return bool(cond is not None and cond.get("status") == "True" and updated >= want and ready >= want)
 
 
@@ -277,16 +263,16 @@ def _pods_say(pods: Sequence[Pod]) -> str:
     return "; ".join(parts)
 
 
-def health(s: Snapshot, record: Record, annotation: str) -> str | Failure | None:
+def health(s: Snapshot, record: Record) -> str | Failure | None:
     """AVAILABLE, a Failure, or None when it is too early to tell."""
     dep = s.deployment
-    if dep is None or template_revision(dep, annotation) != record.revision:
+    if dep is None or revisions.template_revision(dep) != record.revision:
         return None  # the Deployment does not show this revision yet
     if available(dep):
         return AVAILABLE
     pods = [p for p in s.pods if p.revision == record.revision]
     detail = _pods_say(pods)
-    if _deployment_current(dep):
+    if current(dep):
         progressing = conditions.get((dep.get("status") or {}).get("conditions"), "Progressing")
         if progressing is not None and progressing.get("reason") == DEADLINE_EXCEEDED:
             said = str(progressing.get("message") or "the Deployment made no progress in time")
@@ -300,6 +286,15 @@ def health(s: Snapshot, record: Record, annotation: str) -> str | Failure | None
                     CRASH_LOOP,
                     f"pod {p.name}: container {w.container} is crash-looping ({w.restarts} restarts){tail}",
                 )
+    for p, w, since in _cannot_start(s, record):
+        if (s.now - since).total_seconds() >= s.stuck_seconds:
+            return Failure(
+                record.revision,
+                w.reason,
+                f"pod {p.name}: container {w.container} cannot start: {w.reason}"
+                + (f" ({w.message})" if w.message else "")
+                + f", still after {s.stuck_seconds}s",
+            )
     elapsed = _elapsed(s, record)
     if elapsed is not None and elapsed >= s.deadline_seconds:
         return Failure(
@@ -309,6 +304,26 @@ def health(s: Snapshot, record: Record, annotation: str) -> str | Failure | None
             + (f"; {detail}" if detail else ""),
         )
     return None
+
+
+def _cannot_start(s: Snapshot, record: Record) -> list[tuple[Pod, Waiting, datetime.datetime]]:
+    """The revision's containers waiting for a reason in CANNOT_START, each with the time its
+    window is counted from: the rollout, or the pod's start when that is later. (The kubelet
+    says since when a container waits for nothing; a pod that recovers is simply no longer
+    listed here.)"""
+    if s.deployment is None or revisions.template_revision(s.deployment) != record.revision:
+        return []
+    rolled = _parse_time(record.time)
+    if rolled is None:
+        return []
+    out: list[tuple[Pod, Waiting, datetime.datetime]] = []
+    for p in sorted(s.pods, key=lambda p: p.name):
+        if p.revision != record.revision or p.ready:
+            continue
+        started = _parse_time(p.started) if p.started else None
+        since = max(rolled, started) if started is not None else rolled
+        out.extend((p, w, since) for w in p.waiting if w.reason in CANNOT_START)
+    return out
 
 
 def _elapsed(s: Snapshot, record: Record) -> float | None:
@@ -342,12 +357,12 @@ def _front(history: list[Record], record: Record) -> list[Record]:
     return [record, *(r for r in history if r.revision != record.revision)]
 
 
-def plan(s: Snapshot, annotation: str) -> Plan:
-    """Decide what the Deployment runs; `annotation` is the pod-template key of the revision."""
-    want = short(s.wanted)
+def plan(s: Snapshot) -> Plan:
+    """Decide what the Deployment runs, what the history says, and what to announce."""
+    want = revisions.short(s.wanted)
     now = stamp(s.now)
     history = list(s.history)
-    live = template_revision(s.deployment, annotation)
+    live = revisions.template_revision(s.deployment)
     if not history and live is not None:
         # A gateway from before histories were kept: start from what runs.
         seeded = AVAILABLE if s.deployment is not None and available(s.deployment) else PROGRESSING
@@ -357,7 +372,7 @@ def plan(s: Snapshot, annotation: str) -> Plan:
     failure: Failure | None = None
     became: str | None = None
     if current is not None and current.outcome in (PROGRESSING, FAILED):
-        verdict = health(s, current, annotation)
+        verdict = health(s, current)
         if verdict == AVAILABLE:
             current = dataclasses.replace(current, outcome=AVAILABLE, reason="", message="")
             history[0] = current
@@ -423,6 +438,9 @@ def plan(s: Snapshot, annotation: str) -> Plan:
     if running.outcome == PROGRESSING:
         elapsed = _elapsed(s, running) or 0.0
         recheck = max(1.0, s.deadline_seconds - elapsed)
+        for _, _, since in _cannot_start(s, running):
+            end = (since - s.now).total_seconds() + s.stuck_seconds
+            recheck = min(recheck, max(1.0, end))
     return Plan(
         run=run,
         history=tuple(history),

@@ -14,14 +14,11 @@ from typing import Any
 
 from llmgw.api.gateway import LLMGateway
 from llmgw.api.provider import CLOUD_TYPES, LLMProvider
-from llmgw.core import conditions, findings, objects, pipeline
+from llmgw.core import conditions, desired, findings, keys, objects, pipeline, resolve, revisions
 from llmgw.core import rollout as rollout_mod
 from llmgw.core.backends import Probe
 from llmgw.core.estate import Estate
 from llmgw.core.findings import Finding
-
-ObjectId = tuple[str, str, str]
-"""(kind, namespace, name)."""
 
 ACCEPTED = "Accepted"
 RESOLVED_REFS = "ResolvedRefs"
@@ -30,6 +27,27 @@ READY = "Ready"
 BACKEND_READY = "BackendReady"
 MODELS_AVAILABLE = "ModelsAvailable"
 CACHE_AVAILABLE = "CacheAvailable"
+APIS_AVAILABLE = "APIsAvailable"
+"""On a gateway with spec.route or metrics.serviceMonitor: whether the cluster serves those APIs."""
+API_UNAVAILABLE = {
+    "HTTPRoute": (
+        "RouteAPIUnavailable",
+        "install the Gateway API CRDs, or remove spec.route; the gateway serves without a route",
+    ),
+    "ServiceMonitor": (
+        "ServiceMonitorAPIUnavailable",
+        "install the Prometheus Operator's CRDs, or set spec.metrics.serviceMonitor: false; "
+        "/metrics is served without a ServiceMonitor",
+    ),
+}
+"""Reason, and what to do, when the cluster lacks the API of an owned kind."""
+EXCLUDED_SHOWN = 100
+"""How many left-out objects a gateway's status lists (all are counted): a status must stay far
+below the API server's object size limit when one team's bad objects leave thousands out."""
+MODELS_SHOWN = 10
+"""How many of a backend's models a condition message names."""
+ANNOUNCED = frozenset({ACCEPTED, READY, BACKEND_READY, CACHE_AVAILABLE, APIS_AVAILABLE})
+"""Conditions whose transitions are also Events on the object."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +63,11 @@ class Rollout:
     error_reason: str = "ApplyFailed"
     plan: rollout_mod.Plan | None = None
     """The rollout plan: which revision runs, the history, and the RolledBack condition."""
+    owned: tuple[tuple[str, str, str], ...] = ()
+    """(apiVersion, kind, name) of each object the gateway owns (its revisions aside)."""
+    apis: Mapping[str, bool | None] = dataclasses.field(default_factory=dict)
+    """Each optional kind the gateway asks for (HTTPRoute, ServiceMonitor) -> whether the
+    cluster serves its API (None: not known yet)."""
 
 
 def _summary(found: Sequence[Finding]) -> str:
@@ -52,7 +75,7 @@ def _summary(found: Sequence[Finding]) -> str:
 
 
 def inputs(
-    gen: Mapping[ObjectId, int | None], selected: frozenset[ObjectId], gateway: LLMGateway
+    gen: Mapping[keys.ObjectId, int | None], selected: frozenset[keys.ObjectId], gateway: LLMGateway
 ) -> list[str]:
     """`Kind namespace/name@generation` of every object a revision was made from."""
     meta = gateway.metadata
@@ -61,13 +84,14 @@ def inputs(
     return rows
 
 
-def for_objects(estate: Estate, outcomes: Sequence[pipeline.Outcome]) -> dict[ObjectId, dict[str, Any]]:
+def for_objects(estate: Estate, outcomes: Sequence[pipeline.Outcome]) -> dict[keys.ObjectId, dict[str, Any]]:
     """Status (without transition times) of every provider and chain."""
-    served_by: dict[ObjectId, list[str]] = defaultdict(list)
-    bound_by: dict[ObjectId, list[str]] = defaultdict(list)
-    per_object: dict[ObjectId, list[Finding]] = defaultdict(list)
-    excluded: dict[ObjectId, Finding] = {}
-    order: dict[ObjectId, tuple[str, ...]] = {}
+    served_by: dict[keys.ObjectId, list[str]] = defaultdict(list)
+    bound_by: dict[keys.ObjectId, list[str]] = defaultdict(list)
+    per_object: dict[keys.ObjectId, list[Finding]] = defaultdict(list)
+    excluded: dict[keys.ObjectId, Finding] = {}
+    order: dict[keys.ObjectId, tuple[str, ...]] = {}
+    attempts: dict[keys.ObjectId, list[dict[str, Any]]] = {}
     for o in outcomes:
         res = o.resolution
         gw = f"{res.gateway.metadata.namespace}/{res.gateway.metadata.name}"
@@ -79,12 +103,14 @@ def for_objects(estate: Estate, outcomes: Sequence[pipeline.Outcome]) -> dict[Ob
             per_object[(f.kind, f.namespace, f.name)].append(f)
         for ex, f in res.excluded.items():
             excluded.setdefault(ex, f)
-        for (ns, name), attempts in res.order.items():
-            order.setdefault(("FallbackChain", ns, name), attempts)
+        for (ns, name), tried in res.order.items():
+            if ("FallbackChain", ns, name) not in order:
+                order[("FallbackChain", ns, name)] = tried
+                attempts[("FallbackChain", ns, name)] = resolve.attempts(res, tried)
 
-    out: dict[ObjectId, dict[str, Any]] = {}
+    out: dict[keys.ObjectId, dict[str, Any]] = {}
     for p in estate.providers:
-        oid: ObjectId = ("LLMProvider", p.metadata.namespace, p.metadata.name)
+        oid: keys.ObjectId = ("LLMProvider", p.metadata.namespace, p.metadata.name)
         gen = p.metadata.generation
         if not p.spec.enabled:
             accepted = conditions.condition(
@@ -109,6 +135,7 @@ def for_objects(estate: Estate, outcomes: Sequence[pipeline.Outcome]) -> dict[Ob
             "conditions": [_accepted(oid, gen, bound_by, served_by, per_object, excluded)],
             "gateways": sorted(served_by.get(oid, [])),
             "effectiveOrder": list(order.get(oid, ())),
+            "attempts": attempts.get(oid, []),
         }
     for bad in estate.invalid:
         if bad.kind == "LLMGateway":
@@ -129,11 +156,10 @@ def backend_conditions(estate: Estate, p: LLMProvider) -> list[dict[str, Any]]:
     gen = p.metadata.generation
     b = estate.backends
     out: list[dict[str, Any]] = []
-    endpoint = p.spec.endpoint
-    probe = b.probes.get((p.metadata.namespace, p.metadata.name))
-    svc = endpoint.service if endpoint is not None else None
-    if svc is not None:
-        key = (svc.namespace or p.metadata.namespace, svc.name)
+    probe = b.probes.get(keys.of(p))
+    ep = estate.endpoints[keys.of(p)]
+    if ep.service is not None:
+        key = ep.service
         where = f"Service {key[0]}/{key[1]}"
         if not b.services_known:
             out.append(
@@ -142,12 +168,12 @@ def backend_conditions(estate: Estate, p: LLMProvider) -> list[dict[str, Any]]:
             out.append(
                 conditions.condition(BACKEND_READY, "Unknown", "NotChecked", f"{where} not looked up", gen)
             )
-        elif key not in estate.service_ports:
+        elif ep.ports is None:
             msg = f"{where} does not exist; create it or fix spec.endpoint.service"
             out.append(conditions.condition(RESOLVED_REFS, False, "ServiceNotFound", msg, gen))
             out.append(conditions.condition(BACKEND_READY, False, "ServiceNotFound", msg, gen))
-        elif isinstance(svc.port, str) and svc.port not in estate.service_ports[key]:
-            msg = f"{where} has no port named {svc.port!r}"
+        elif ep.number is None:
+            msg = f"{where} has no port named {ep.port!r}"
             out.append(conditions.condition(RESOLVED_REFS, False, "PortNotFound", msg, gen))
             out.append(conditions.condition(BACKEND_READY, False, "PortNotFound", msg, gen))
         else:
@@ -206,7 +232,7 @@ def _models_available(p: LLMProvider, probe: Probe | None, gen: int | None) -> d
             False,
             "ModelsMissing",
             f"the backend does not serve {', '.join(repr(m) for m in missing)} (it serves "
-            f"{', '.join(repr(m) for m in probe.models[:10]) or 'nothing'}); requests for "
+            f"{', '.join(repr(m) for m in probe.models[:MODELS_SHOWN]) or 'nothing'}); requests for "
             "them will fail until it does",
             gen,
         )
@@ -224,19 +250,19 @@ def _invalid(bad: objects.Invalid) -> dict[str, Any]:
         "observedGeneration": bad.generation,
         "conditions": [
             conditions.condition(
-                ACCEPTED, False, findings.INVALID_SPEC, _summary(bad.findings), bad.generation
+                ACCEPTED, False, findings.reason_of(bad.findings), _summary(bad.findings), bad.generation
             )
         ],
     }
 
 
 def _accepted(
-    oid: ObjectId,
+    oid: keys.ObjectId,
     gen: int | None,
-    bound_by: Mapping[ObjectId, list[str]],
-    served_by: Mapping[ObjectId, list[str]],
-    per_object: Mapping[ObjectId, list[Finding]],
-    excluded: Mapping[ObjectId, Finding],
+    bound_by: Mapping[keys.ObjectId, list[str]],
+    served_by: Mapping[keys.ObjectId, list[str]],
+    per_object: Mapping[keys.ObjectId, list[Finding]],
+    excluded: Mapping[keys.ObjectId, Finding],
 ) -> dict[str, Any]:
     if not bound_by.get(oid):
         return conditions.condition(
@@ -280,15 +306,23 @@ def for_gateway(
     elif rollout.applied_hash == want:
         conds.append(
             conditions.condition(
-                PROGRAMMED, True, PROGRAMMED, f"revision {want[:10]} is rolled out to the Deployment", gen
+                PROGRAMMED,
+                True,
+                PROGRAMMED,
+                f"revision {revisions.short(want)} is rolled out to the Deployment" + _owning(rollout),
+                gen,
             )
         )
     else:
         conds.append(
-            conditions.condition(PROGRAMMED, False, "Pending", f"revision {want[:10]} is being applied", gen)
+            conditions.condition(
+                PROGRAMMED, False, "Pending", f"revision {revisions.short(want)} is being applied", gen
+            )
         )
     conds.append(_ready(rollout.deployment, gen))
-    runs = want[:10]
+    if rollout.apis:
+        conds.append(_apis_available(rollout.apis, gen))
+    runs = revisions.short(want)
     if rollout.plan is not None:
         rolled_back = dict(rollout.plan.condition)
         if gen is not None:
@@ -319,16 +353,56 @@ def for_gateway(
         "observedGeneration": gen,
         "conditions": conds,
         "revision": runs,
-        "configMap": f"{gateway.metadata.name}-config-{runs}",
+        "configMap": revisions.name(gateway.metadata.name, runs),
         "providers": len(res.providers),
         "models": len(res.models),
         "chains": len(res.chains),
         "excluded": [
             {"kind": k, "namespace": ns, "name": n, "reason": f.reason, "message": f.message}
-            for (k, ns, n), f in sorted(res.excluded.items())
+            for (k, ns, n), f in sorted(res.excluded.items())[:EXCLUDED_SHOWN]
         ],
+        "excludedCount": len(res.excluded),
+        "owned": [{"apiVersion": v, "kind": k, "name": n} for v, k, n in rollout.owned],
         **({"history": rollout_mod.history_to_status(rollout.plan.history)} if rollout.plan else {}),
     }
+
+
+def _owning(rollout: Rollout) -> str:
+    """What the Programmed message adds: what the gateway owns, and what it goes without."""
+    text = "; owns " + ", ".join(f"{k}/{n}" for _, k, n in rollout.owned) if rollout.owned else ""
+    missing = [kind for kind, served in rollout.apis.items() if served is False]
+    if missing:
+        text += f"; without {' and '.join(missing)} (see {APIS_AVAILABLE})"
+    return text
+
+
+def _apis_available(apis: Mapping[str, bool | None], gen: int | None) -> dict[str, Any]:
+    def named(kind: str) -> str:
+        return f"{kind} ({desired.APIS[kind].api_version})"
+
+    missing = [kind for kind, served in apis.items() if served is False]
+    if missing:
+        reason = API_UNAVAILABLE[missing[0]][0]
+        message = "; ".join(
+            f"the cluster does not serve {named(kind)}: {API_UNAVAILABLE[kind][1]}" for kind in missing
+        )
+        return conditions.condition(APIS_AVAILABLE, False, reason, message, gen)
+    unknown = [kind for kind, served in apis.items() if served is None]
+    if unknown:
+        return conditions.condition(
+            APIS_AVAILABLE,
+            "Unknown",
+            "NotChecked",
+            f"not asked yet whether the cluster serves {' and '.join(named(k) for k in unknown)}",
+            gen,
+        )
+    return conditions.condition(
+        APIS_AVAILABLE,
+        True,
+        APIS_AVAILABLE,
+        f"the cluster serves {' and '.join(named(k) for k in apis)}",
+        gen,
+    )
 
 
 def for_invalid_gateway(bad: objects.Invalid) -> dict[str, Any]:
@@ -338,30 +412,28 @@ def for_invalid_gateway(bad: objects.Invalid) -> dict[str, Any]:
 
 
 def _ready(deployment: Mapping[str, Any] | None, gen: int | None) -> dict[str, Any]:
+    """Ready follows `rollout.available`, the one rule for "the Deployment is available"."""
     if deployment is None:
         return conditions.condition(
             READY, False, "NoDeployment", "the gateway Deployment does not exist yet", gen
         )
-    spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
-    want = int(spec.get("replicas", 1))
-    ready = int(status.get("readyReplicas") or 0)
-    updated = int(status.get("updatedReplicas") or 0)
-    available = conditions.get(status.get("conditions"), "Available")
-    progressing = conditions.get(status.get("conditions"), "Progressing")
-    observed = status.get("observedGeneration")
-    current = (deployment.get("metadata") or {}).get("generation")
-    if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
-        return conditions.condition(
-            READY, False, "ProgressDeadlineExceeded", str(progressing.get("message", "")), gen
-        )
-    if observed is not None and current is not None and observed < current:
+    if not rollout_mod.current(deployment):
+        # Its conditions are about an older spec (a deadline passed for the previous revision).
         return conditions.condition(
             READY, False, "Progressing", "the Deployment controller has not seen the change yet", gen
         )
+    progressing = conditions.get(status.get("conditions"), "Progressing")
+    if progressing is not None and progressing.get("reason") == rollout_mod.DEADLINE_EXCEEDED:
+        return conditions.condition(
+            READY, False, rollout_mod.DEADLINE_EXCEEDED, str(progressing.get("message", "")), gen
+        )
+    want = rollout_mod.replicas(deployment)
     if want == 0:
         return conditions.condition(READY, False, "ScaledToZero", "spec.replicas is 0", gen)
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
     message = f"{ready}/{want} replicas ready, {updated}/{want} updated"
-    if available is not None and available.get("status") == "True" and updated >= want and ready >= want:
+    if rollout_mod.available(deployment):
         return conditions.condition(READY, True, READY, message, gen)
     return conditions.condition(READY, False, "Progressing" if ready else "Unavailable", message, gen)

@@ -1,4 +1,4 @@
-"""The admission webhook: kopf validating handlers for the three kinds, served over TLS.
+"""The admission webhook: kopf validating handlers for the three kinds.
 
 Each review is decided by `llmgw.core.admission` against the operator's own
 indexes (the same world the reconciler renders from), so `kubectl apply` hears at
@@ -7,119 +7,190 @@ or a fallback cycle is refused, the rest is admitted, with warnings for what wil
 be left out. The handlers have no side effects (`sideEffects: None`), so
 `kubectl apply --dry-run=server` gets the same answer as a real apply.
 
-TLS: with `--webhook-cert-dir` the server reads `tls.crt`, `tls.key` and, when
-present, `ca.crt` from that folder, as a cert-manager Certificate's Secret mounts
-them, and picks up renewed files by itself. Without it, the operator makes a
-self-signed certificate at start (kept in a private temporary folder). Either way
 kopf keeps the ValidatingWebhookConfiguration `validating.llmgateway.dev` up to
-date with the URL and CA bundle; `failurePolicy` is Ignore unless asked for Fail,
-so an operator that is down never blocks `kubectl apply`. The webhooks stay registered
-when the operator stops (another replica may be serving them). Several replicas must
-share one certificate: use `--webhook-cert-dir` there, since each process makes its own
-self-signed one.
+date with the URL and CA bundle of the server (`llmgw.handlers.webhook`);
+`failurePolicy` is Ignore unless asked for Fail, so an operator that is down never
+blocks `kubectl apply`. The webhooks stay registered when the operator stops (another
+replica may be serving them).
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import dataclasses
-import datetime
-import ipaddress
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-import aiohttp.web
 import kopf
 
-from llmgw import metrics
+from llmgw import metrics, options
 from llmgw.api import GROUP, VERSION
-from llmgw.core import admission, objects
+from llmgw.core import admission, keys, objects
+from llmgw.handlers import webhook
 
 MANAGED = "validating.llmgateway.dev"
 """The ValidatingWebhookConfiguration kopf creates and keeps up to date."""
 PLURALS = ("llmproviders", "fallbackchains", "llmgateways")
 DENIED_CODE = 403
-CERT_FILE, KEY_FILE, CA_FILE = "tls.crt", "tls.key", "ca.crt"
 
 
 Raw = Mapping[str, Any]
-Snapshot = tuple[
-    dict[tuple[str, str, str], Raw], dict[str, dict[str, str]], dict[tuple[str, str], dict[str, int]]
-]
+Snapshot = tuple[dict[keys.ObjectId, Raw], dict[str, dict[str, str]], dict[keys.Key, dict[str, int]]]
+INDEX_OF = {"LLMProvider": "providers", "FallbackChain": "chains", "LLMGateway": "gateways"}
+"""The kopf index (`llmgw.handlers.indexes`) that holds each of our kinds."""
+BULK = 64
+"""More objects than this to parse in one catch-up are parsed in a worker thread."""
+
+
+@dataclasses.dataclass
+class Batch:
+    """What changed since the last catch-up, as the indexes hold it now (None: gone)."""
+
+    objects: dict[keys.ObjectId, Raw | None] = dataclasses.field(default_factory=dict)
+    namespaces: dict[str, dict[str, str] | None] = dataclasses.field(default_factory=dict)
+    services: dict[keys.Key, dict[str, int] | None] = dataclasses.field(default_factory=dict)
+
+
+Versioned = tuple[str, objects.Parsed | objects.Invalid]
+"""An object as parsed, with the version (`_version`) it was parsed at."""
 
 
 class Reviewer:
-    """The world as the indexes hold it, parsed once per object version and indexed once per change.
+    """The world as the indexes hold it, indexed once, then kept current one change at a time.
 
-    Reviews between two changes of the inputs reuse the indexed world as it is. A watch
-    event on an input marks it stale (`changed`) and, after a short pause, the world is
-    indexed again in a worker thread, so on a large estate neither a review nor the event
-    loop (the reconciler, other reviews, health checks) waits for it. A review that finds
-    the world stale waits for one indexing that began after it arrived. Only what
-    admission reads counts as a change of an object (its generation, which the API server
-    bumps on spec changes, and its labels): the operator's own status writes cost a
-    comparison of versions, not an indexing.
+    The first indexing reads everything, in a worker thread. After it, a watch event on an
+    input only notes what changed (`changed`): an object's id, a Namespace's name, a Service's
+    key. Once changes pause, or when a review finds changes noted, the world catches up: each
+    changed object is looked up in the indexes, parsed again only when what admission reads
+    of it changed (its generation, which the API server bumps on spec changes, and its
+    labels), and swapped into the World's indexes (`admission.World.put`), at a cost that
+    grows with what changed, not with the estate. A few changes are caught up on the spot,
+    so a review never waits for a re-index of everything; many (a GitOps sync) are parsed in
+    a worker thread first, and a review that arrives meanwhile waits for that. The operator's
+    own status writes cost a comparison of versions, not a catch-up.
     """
 
-    def __init__(self, debounce: float = 0.2, patience: float = 2.0) -> None:
+    def __init__(self, debounce: float = 0.2, patience: float = 2.0, bulk: int = BULK) -> None:
         self.debounce = debounce
         self.patience = patience
+        self.bulk = bulk
         self.last_change = self.stale_since = 0.0
-        self.stale = True
-        self.parsed: dict[tuple[str, str, str], tuple[str, objects.Parsed | objects.Invalid]] = {}
-        self.versions: dict[tuple[str, str, str], str] = {}
-        self.namespaces: dict[str, dict[str, str]] = {}
-        self.ports: dict[tuple[str, str], dict[str, int]] = {}
         self.current: admission.World | None = None
         self.indexes: Mapping[str, Any] | None = None
+        self.parsed: dict[keys.ObjectId, Versioned] = {}
+        # Noted, not yet caught up: objects (with their key in the index), namespaces, Services;
+        # `resync` when an event did not say what changed (everything is compared then).
+        self.pending: dict[keys.ObjectId, keys.Key] = {}
+        self.pending_namespaces: set[str] = set()
+        self.pending_services: set[keys.Key] = set()
+        self.resync = False
         self.building: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.stopped = False
+
+    @property
+    def stale(self) -> bool:
+        """Whether the world is behind the indexes (or not indexed yet)."""
+        return (
+            self.current is None
+            or self.resync
+            or bool(self.pending or self.pending_namespaces or self.pending_services)
+        )
 
     def changed(self, event: Mapping[str, Any] | None = None) -> None:
-        """A watch event on an input (kopf's handler kwargs): unless it changes nothing that
-        admission reads, index the world again once changes pause, before a review asks."""
-        if event is not None:
+        """A watch event on an input (kopf's handler kwargs): note what it changed, unless it
+        changes nothing that admission reads, and catch up once changes pause."""
+        was_stale = self.stale
+        if event is None:
+            self.resync = True
+        else:
             self.indexes = event
-            if not self.stale and self.building is None and self._same(event):
+            if not self._note(event):
                 return  # e.g. the operator's own status write
         now = time.monotonic()
-        if not self.stale:
+        if not was_stale:
             self.stale_since = now
-        self.stale, self.last_change = True, now
-        if self.timer is None and self.indexes is not None:
-            with contextlib.suppress(RuntimeError):  # no running loop
-                self.timer = asyncio.get_running_loop().call_later(self.debounce, self._ahead)
+        self.last_change = now
+        self._later(self.debounce)
 
-    def _same(self, event: Mapping[str, Any]) -> bool:
-        """Whether an event on one of our kinds leaves the object as admission last indexed it."""
+    def _note(self, event: Mapping[str, Any]) -> bool:
+        """Note what the event changed; False when it leaves what admission reads as it was."""
         body = event.get("body")
+        if not isinstance(body, Mapping):
+            self.resync = True
+            return True
+        meta = body.get("metadata")
+        meta = meta if isinstance(meta, Mapping) else {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))  # as the indexes key it
+        settled = self.building is None and self.current is not None
         resource = event.get("resource")
-        if event.get("type") == "DELETED" or not isinstance(body, Mapping):
-            return False
-        if getattr(resource, "group", None) != GROUP:
-            return False  # Namespaces and Services: rare, and read whole
-        oid = objects.identity(body)
-        return self.versions.get(oid) == _version(body.get("metadata") or {}, body)
+        if getattr(resource, "group", None) == GROUP:
+            oid = objects.identity(body)
+            if oid[0] not in INDEX_OF:
+                self.resync = True
+                return True
+            if (
+                settled
+                and event.get("type") != "DELETED"
+                and oid not in self.pending
+                and self.parsed.get(oid, ("",))[0] == _version(meta, body)
+            ):
+                return False
+            self.pending[oid] = key
+            return True
+        plural = getattr(resource, "plural", None)
+        if plural == "namespaces":
+            name = key[1]
+            if settled and name not in self.pending_namespaces and self._same_namespace(name):
+                return False
+            self.pending_namespaces.add(name)
+            return True
+        if plural == "services":
+            if settled and key not in self.pending_services and self._same_service(key):
+                return False
+            self.pending_services.add(key)
+            return True
+        self.resync = True
+        return True
+
+    def _same_namespace(self, name: str) -> bool:
+        assert self.current is not None
+        return bool(self.current.namespaces.get(name) == _lookup(self.indexes, "namespaces", name))
+
+    def _same_service(self, key: keys.Key) -> bool:
+        assert self.current is not None
+        return bool(
+            self.current.base.service_ports.get(key) == _lookup(self.indexes, "backend_services", key)
+        )
+
+    def _later(self, delay: float) -> None:
+        if self.timer is None and self.indexes is not None and not self.stopped:
+            with contextlib.suppress(RuntimeError):  # no running loop
+                self.timer = asyncio.get_running_loop().call_later(delay, self._ahead)
 
     def _ahead(self) -> None:
-        """Index ahead of reviews once changes have paused (a burst, like a GitOps sync or the
-        first listing, is indexed once), or after `patience` of changes without a pause."""
+        """Catch up ahead of reviews once changes have paused (a burst, like a GitOps sync or
+        the first listing, is taken in at once), or after `patience` of changes without a pause."""
         self.timer = None
         if not self.stale or self.building is not None:
             return
         now = time.monotonic()
         wait = self.debounce - (now - self.last_change)
         if wait > 0 and now - self.stale_since < self.patience:
-            self.timer = asyncio.get_running_loop().call_later(wait, self._ahead)
+            self._later(wait)
             return
-        self._start()
+        if self._small():
+            self._catch_up_now()
+        else:
+            self._start()
+
+    def _small(self) -> bool:
+        """Whether the changes noted are few enough to catch up on the spot."""
+        noted = len(self.pending) + len(self.pending_namespaces) + len(self.pending_services)
+        return self.current is not None and not self.resync and noted <= self.bulk
 
     def _start(self) -> asyncio.Task[None]:
         if self.building is None:
@@ -127,53 +198,105 @@ class Reviewer:
         return self.building
 
     async def world(self, indexes: Mapping[str, Any]) -> admission.World:
-        """The current world; indexed again first when an input changed since the last indexing."""
+        """The current world; first caught up with the changes noted since the last catch-up."""
         self.indexes = indexes
-        if self.current is not None and not self.stale:
-            return self.current
         if self.building is not None:  # began before this review: it may miss the latest change
             await asyncio.shield(self.building)
-        if self.current is None or self.stale:
-            await asyncio.shield(self._start())
+        if self.stale:
+            if self._small():
+                self._catch_up_now()
+            else:
+                await asyncio.shield(self._start())
         assert self.current is not None
         return self.current
 
-    async def _build(self) -> None:
-        try:
-            self.stale = False  # an event from here on marks it stale again
-            snapshot = _snapshot(self.indexes or {})
-            await asyncio.to_thread(self._index, snapshot)
-        finally:
-            self.building = None
-
-    def _index(self, snapshot: Snapshot) -> None:
-        """Parse what changed and index the world; runs in a worker thread."""
+    def _catch_up_now(self) -> None:
+        """Catch up with a few changes, here on the event loop."""
         began = time.perf_counter()
-        raws, namespaces, ports = snapshot
-        versions = {oid: _version(raw.get("metadata") or {}, raw) for oid, raw in raws.items()}
-        if (
-            self.current is not None
-            and versions == self.versions
-            and namespaces == self.namespaces
-            and ports == self.ports
-        ):
-            return
-        parsed = dict(self.parsed)
-        for oid in list(parsed):
-            if oid not in versions:
-                del parsed[oid]
-        for oid, version in versions.items():
-            cached = parsed.get(oid)
-            if cached is None or cached[0] != version:
-                parsed[oid] = (version, objects.parse(raws[oid]))
-        estate = admission.build_estate((p for _version, p in parsed.values()), namespaces=namespaces)
-        estate = dataclasses.replace(estate, service_ports=ports)
-        self.parsed = parsed
-        self.current = admission.World(estate)
-        self.versions, self.namespaces, self.ports = versions, namespaces, ports
+        batch = self._take()
+        self._apply(batch, _parse(self._unparsed(batch)))
         metrics.ADMISSION_INDEX_SECONDS.observe(time.perf_counter() - began)
 
+    async def _build(self) -> None:
+        began = time.perf_counter()
+        try:
+            if self.current is None:
+                snapshot = self._take_all()
+                self.current, self.parsed = await asyncio.to_thread(_index, snapshot, self.parsed)
+            else:
+                batch = self._take()
+                todo = self._unparsed(batch)
+                fresh = await asyncio.to_thread(_parse, todo) if len(todo) > self.bulk else _parse(todo)
+                self._apply(batch, fresh)
+            metrics.ADMISSION_INDEX_SECONDS.observe(time.perf_counter() - began)
+        finally:
+            self.building = None
+            if self.stale:  # changes noted meanwhile
+                self._later(self.debounce)
+
+    def _take_all(self) -> Snapshot:
+        """Everything admission reads of the indexes, for the first indexing; nothing is pending after."""
+        self.pending.clear()
+        self.pending_namespaces.clear()
+        self.pending_services.clear()
+        self.resync = False
+        return _snapshot(self.indexes or {})
+
+    def _take(self) -> Batch:
+        """What the noted changes are now, read from the indexes on the event loop (kopf changes
+        them there); nothing is pending after."""
+        idx = self.indexes or {}
+        batch = Batch()
+        if self.resync:  # compare everything, parse and swap only what differs
+            assert self.current is not None
+            raws, namespaces, ports = _snapshot(idx)
+            batch.objects = {oid: raws.get(oid) for oid in (*raws, *self.parsed)}
+            batch.namespaces = {n: namespaces.get(n) for n in (*namespaces, *self.current.namespaces)}
+            batch.services = {k: ports.get(k) for k in (*ports, *self.current.base.service_ports)}
+        else:
+            for oid, key in self.pending.items():
+                raw = _lookup(idx, INDEX_OF[oid[0]], key)
+                batch.objects[oid] = raw if isinstance(raw, Mapping) else None
+            for name in self.pending_namespaces:
+                batch.namespaces[name] = _lookup(idx, "namespaces", name)
+            for service in self.pending_services:
+                batch.services[service] = _lookup(idx, "backend_services", service)
+        self.pending, self.pending_namespaces, self.pending_services = {}, set(), set()
+        self.resync = False
+        return batch
+
+    def _unparsed(self, batch: Batch) -> list[tuple[keys.ObjectId, str, Raw]]:
+        """The objects of the batch whose version differs from the one parsed."""
+        out = []
+        for oid, raw in batch.objects.items():
+            if raw is not None:
+                version = _version(raw.get("metadata") or {}, raw)
+                if self.parsed.get(oid, ("",))[0] != version:
+                    out.append((oid, version, raw))
+        return out
+
+    def _apply(self, batch: Batch, fresh: Mapping[keys.ObjectId, Versioned]) -> None:
+        """Swap the changed objects into the world: what each contributed out, what it is now in."""
+        world = self.current
+        assert world is not None
+        for oid, raw in batch.objects.items():
+            if raw is not None and oid not in fresh:
+                continue  # as parsed already (say, labels changed and changed back)
+            old = self.parsed.pop(oid, None)
+            if old is not None:
+                world.remove(admission.id_of(old[1]))
+            if raw is not None:
+                self.parsed[oid] = fresh[oid]
+                world.put(fresh[oid][1])
+        for name, labels in batch.namespaces.items():
+            if world.namespaces.get(name) != labels:
+                world.set_namespace(name, labels)
+        for key, ports in batch.services.items():
+            if world.base.service_ports.get(key) != ports:
+                world.set_service(key, ports)
+
     async def stop(self) -> None:
+        self.stopped = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -182,10 +305,38 @@ class Reviewer:
                 await self.building
 
 
+def _index(
+    snapshot: Snapshot, cache: Mapping[keys.ObjectId, Versioned]
+) -> tuple[admission.World, dict[keys.ObjectId, Versioned]]:
+    """The whole world from a snapshot of the indexes (objects already parsed at the same
+    version are not parsed again); runs in a worker thread."""
+    raws, namespaces, ports = snapshot
+    parsed: dict[keys.ObjectId, Versioned] = {}
+    for oid, raw in raws.items():
+        version = _version(raw.get("metadata") or {}, raw)
+        cached = cache.get(oid)
+        parsed[oid] = cached if cached is not None and cached[0] == version else (version, objects.parse(raw))
+    estate = admission.build_estate((p for _version, p in parsed.values()), namespaces=namespaces)
+    return admission.World(dataclasses.replace(estate, service_ports=ports)), parsed
+
+
+def _parse(todo: Iterable[tuple[keys.ObjectId, str, Raw]]) -> dict[keys.ObjectId, Versioned]:
+    """Parse changed objects (pure: safe in a worker thread)."""
+    return {oid: (version, objects.parse(raw)) for oid, version, raw in todo}
+
+
+def _lookup(indexes: Mapping[str, Any] | None, name: str, key: Any) -> Any:
+    """The value a kopf index holds under a key (one value per key), or None."""
+    index = (indexes or {}).get(name)
+    store = index.get(key) if index is not None else None
+    values = list(store) if store is not None else []
+    return values[-1] if values else None
+
+
 def _snapshot(indexes: Mapping[str, Any]) -> Snapshot:
     """What admission reads of the indexes, copied on the event loop (kopf changes them there)."""
-    raws: dict[tuple[str, str, str], Raw] = {}
-    for name in ("providers", "chains", "gateways"):
+    raws: dict[keys.ObjectId, Raw] = {}
+    for name in INDEX_OF.values():
         for raw in _values(indexes.get(name)):
             raws[objects.identity(raw)] = raw
     namespaces = {str(k): dict(v) for k, v in _items(indexes.get("namespaces"))}
@@ -236,7 +387,7 @@ class Refusals(logging.Filter):
 REFUSALS = Refusals()
 
 
-def register(reg: kopf.OperatorRegistry, failure_policy: str = "Ignore") -> Reviewer:
+def register(reg: kopf.OperatorRegistry, failure_policy: str = options.WEBHOOK_FAILURE_POLICY) -> Reviewer:
     """Validating handlers for the three kinds, on create and update."""
     reviewer = Reviewer()
     logging.getLogger("kopf.objects").addFilter(REFUSALS)
@@ -290,181 +441,4 @@ def configure(
 ) -> None:
     """The webhook server and the managed ValidatingWebhookConfiguration."""
     settings.admission.managed = MANAGED
-    settings.admission.server = server(port=port, host=host, addr=addr, cert_dir=cert_dir)
-
-
-class Unreadable(Exception):
-    """An AdmissionReview that kopf could not read."""
-
-
-def unreadable(review: Any) -> str | None:
-    """What in an AdmissionReview kopf would fail on (with a 500 and a traceback), in words;
-    None when kopf can read it. No API server sends such a review; anyone may POST one."""
-    if not isinstance(review, Mapping):
-        return "the body is not an AdmissionReview: a JSON object is expected"
-    request = review.get("request")
-    if not isinstance(request, Mapping):
-        return "the AdmissionReview holds no request"
-    resource = request.get("resource")
-    if not isinstance(resource, Mapping) or not all(
-        isinstance(resource.get(k), str) for k in ("group", "version", "resource")
-    ):
-        return "request.resource must give the group, version and resource as strings"
-    for key in ("object", "oldObject"):
-        obj = request.get(key)
-        if obj is not None and not (
-            isinstance(obj, Mapping) and isinstance(obj.get("metadata", {}), Mapping)
-        ):
-            return f"request.{key} must be an object whose metadata is an object"
-        if _deeper_than(obj, MAX_DEPTH):
-            return (
-                f"request.{key} nests deeper than {MAX_DEPTH} levels; no object of these kinds "
-                "needs that (passthrough maps may nest 8 levels)"
-            )
-    return None
-
-
-MAX_DEPTH = 200
-"""Deeper objects are refused before kopf walks them: its recursive copies fail somewhere past
-400 levels, at a depth that depends on the stack at the time, so the answer would too. Up to
-here a review answers in words (passthrough maps may nest only 8 levels)."""
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether lists and maps nest deeper than `limit`, without recursion."""
-    todo: list[tuple[Any, int]] = [(value, 0)]
-    while todo:
-        item, depth = todo.pop()
-        if isinstance(item, Mapping):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth >= limit:
-            return True
-        todo.extend((child, depth + 1) for child in children)
-    return False
-
-
-class WebhookServer(kopf.WebhookServer):
-    """kopf's webhook server, answering 400 rather than 500 (and a traceback in the log) to a
-    body it cannot read: not UTF-8 or in an unknown charset, nested too deep for the JSON
-    decoder, or not a review that kopf's engine can take apart (`unreadable`)."""
-
-    @staticmethod
-    async def _serve(fn: kopf.WebhookFn, http: aiohttp.web.Request) -> aiohttp.web.Response:
-        async def guarded(
-            request: Any,
-            *,
-            webhook: str | None = None,
-            headers: dict[str, str] | None = None,
-            sslpeer: dict[str, Any] | None = None,
-        ) -> Any:
-            problem = unreadable(request)
-            if problem is not None:
-                raise Unreadable(problem)
-            return await fn(request, webhook=webhook, headers=headers, sslpeer=sslpeer)
-
-        try:
-            codecs.lookup(http.charset or "utf-8")
-        except LookupError:
-            raise aiohttp.web.HTTPBadRequest(reason="the body's charset is not known") from None
-        try:
-            response: aiohttp.web.Response = await kopf.WebhookServer._serve(guarded, http)
-        except Unreadable as exc:
-            raise aiohttp.web.HTTPBadRequest(reason=str(exc)) from None
-        except UnicodeDecodeError:
-            raise aiohttp.web.HTTPBadRequest(reason="the body is not UTF-8") from None
-        except RecursionError:
-            raise aiohttp.web.HTTPBadRequest(reason="the body is nested too deep") from None
-        return response
-
-
-def server(*, port: int, host: str | None, addr: str, cert_dir: str | None) -> kopf.WebhookServer:
-    if cert_dir:
-        folder = Path(cert_dir)
-        missing = [n for n in (CERT_FILE, KEY_FILE) if not (folder / n).is_file()]
-        if missing:
-            raise kopf.PermanentError(
-                f"--webhook-cert-dir {folder}: {', '.join(missing)} not found; mount the Secret of a "
-                "cert-manager Certificate there, or leave the option out to use a self-signed certificate"
-            )
-        ca = folder / CA_FILE
-        return WebhookServer(
-            addr=addr,
-            port=port,
-            host=host,
-            certfile=str(folder / CERT_FILE),
-            pkeyfile=str(folder / KEY_FILE),
-            cafile=str(ca) if ca.is_file() else None,
-        )
-    names = [n for n in (host, addr, "localhost", "127.0.0.1") if n]
-    cert, key = self_signed(names)
-    folder = Path(tempfile.mkdtemp(prefix="llmgw-webhook-"))
-    (folder / CERT_FILE).write_bytes(cert)
-    key_path = folder / KEY_FILE
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return WebhookServer(
-        addr=addr, port=port, host=host, certfile=str(folder / CERT_FILE), pkeyfile=str(key_path)
-    )
-
-
-def self_signed(names: Iterable[str], days: int = 3650) -> tuple[bytes, bytes]:
-    """A self-signed certificate (its own CA) for these DNS names and IPs, and its key, as PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    dns: list[str] = []
-    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
-    for name in dict.fromkeys(names):
-        try:
-            ip = ipaddress.ip_address(name)
-        except ValueError:
-            dns.append(name)
-        else:
-            if not ip.is_unspecified:
-                ips.append(ip)
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (dns or [str(ips[0])])[0])])
-    now = datetime.datetime.now(datetime.UTC)
-    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ip) for ip in ips]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=False,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return (
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    settings.admission.server = webhook.server(port=port, host=host, addr=addr, cert_dir=cert_dir)

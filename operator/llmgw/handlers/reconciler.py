@@ -19,32 +19,41 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmgw import metrics
+from llmgw import metrics, options
 from llmgw.api.gateway import LLMGateway
-from llmgw.core import backends, conditions, desired, objects, pipeline, render, statuses
+from llmgw.core import (
+    backends,
+    conditions,
+    desired,
+    keys,
+    objects,
+    patches,
+    pipeline,
+    revisions,
+    rollout,
+    statuses,
+)
 from llmgw.core import estate as estate_mod
-from llmgw.handlers import probing, rollback
+from llmgw.handlers import companions, events, rollouts, statuswrites
+from llmgw.handlers.indexes import Indexes
+from llmgw.kube import leadership, secretversions
 from llmgw.kube.client import Kube, KubeError
+from llmgw.probes.prober import Prober
 
-Key = tuple[str, str]
 MAX_BACKOFF = 60.0
+REFUSED = frozenset({413, 422})
+"""What the API server answers a revision ConfigMap it will never take (too large a request;
+invalid): a permanent answer for those inputs, not retried until they change."""
+PERMANENT = frozenset({"ConfigTooLarge", "ConfigRejected"})
+"""Reasons of a failed apply that no retry can mend: only new inputs (a new render) can."""
 
 
 @dataclasses.dataclass(frozen=True)
-class Indexes:
-    """kopf's indexes of the world, handed over by the event handlers."""
+class Unstored:
+    """Why the render's revision is not stored, for the gateway's Programmed condition."""
 
-    providers: Any
-    chains: Any
-    gateways: Any
-    namespaces: Any
-    deployments: Any
-    configmaps: Any
-    services: Any
-    backend_services: Any
-    endpointslices: Any
-    secret_versions: Any = None
-    pods: Any = None
+    reason: str
+    message: str
 
 
 def _values(index: Any) -> Iterable[Any]:
@@ -64,10 +73,13 @@ def _now() -> str:
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, options: Any, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    def __init__(
+        self, kube: Kube, opts: options.Options, logger: logging.Logger | logging.LoggerAdapter[Any]
+    ) -> None:
         self.kube = kube
-        self.settle = float(options.settle_seconds)
-        self.max_settle = max(float(options.max_settle_seconds), self.settle)
+        self.settle = opts.settle_seconds
+        self.max_settle = opts.settle_bound
+        self.status_concurrency = opts.status_concurrency
         self.logger = logger
         self.indexes: Indexes | None = None
         self.dirty = asyncio.Event()
@@ -76,38 +88,46 @@ class Reconciler:
         self.failures = 0
         # What this process wrote and the watches may not show yet.
         self.master_keys: set[str] = set()
-        self.written_specs: dict[tuple[Key, str], str] = {}
-        self.created_cms: dict[Key, dict[str, int]] = {}
-        self.deleted_cms: set[tuple[Key, str]] = set()
-        self.previous: dict[Key, str] = {}
-        self.applied: dict[Key, str] = {}
-        self.announced: dict[tuple[str, str, str], tuple[str, str]] = {}
-        self.prober: probing.Prober | None = None
-        self.referenced_services: frozenset[Key] = frozenset()
-        self.referenced_secrets: frozenset[Key] = frozenset()
-        self.elector: Any = None
-        self.rollbacks = rollback.Rollbacks(self.poke)
+        self.written_specs: dict[tuple[keys.Key, str], str] = {}
+        self.created_cms: dict[keys.Key, dict[str, int]] = {}
+        self.deleted_cms: set[tuple[keys.Key, str]] = set()
+        self.layouts: dict[tuple[keys.Key, str], int] = {}
+        """Shards of the revisions this process stored, until the watch shows their ConfigMap."""
+        self.unstored: dict[keys.Key, tuple[tuple[str, tuple[str, ...]], Unstored]] = {}
+        """Per gateway, the render and inputs whose revision cannot be stored, and why: not
+        tried again until they change."""
+        self.applied: dict[keys.Key, str] = {}
+        self.announced: dict[keys.ObjectId, tuple[str, str]] = {}
+        self.prober: Prober | None = None
+        self.referenced_services: frozenset[keys.Key] = frozenset()
+        self.referenced_secrets: frozenset[keys.Key] = frozenset()
+        self.elector: leadership.Elector | None = None
+        self.secret_versions: secretversions.SecretVersions | None = None
+        """With --watch-secret-versions: Secrets' resourceVersions, from their metadata only."""
+        self.rollouts = rollouts.Rollouts(self.poke)
+        self.companions = companions.Companions(kube, self.written_specs, self.poke, logger)
 
     @classmethod
     def start(
-        cls, kube: Kube, options: Any, logger: logging.Logger | logging.LoggerAdapter[Any]
+        cls, kube: Kube, opts: options.Options, logger: logging.Logger | logging.LoggerAdapter[Any]
     ) -> Reconciler:
-        rec = cls(kube, options, logger)
-        rec.prober = probing.Prober(
+        rec = cls(kube, opts, logger)
+        rec.prober = Prober(
             rec.poke,
             logger,
-            interval_override=getattr(options, "probe_interval_seconds", None),
-            redis_interval=getattr(options, "redis_interval_seconds", 10.0),
-            redis_threshold=getattr(options, "redis_threshold", 3),
-            timeout=getattr(options, "probe_timeout_seconds", 5.0),
-            concurrency=getattr(options, "probe_concurrency", 8),
+            interval_override=opts.probe_interval_seconds,
+            redis_interval=opts.redis_interval_seconds,
+            redis_threshold=opts.redis_threshold,
+            timeout=opts.probe_timeout_seconds,
+            concurrency=opts.probe_concurrency,
         )
         rec.prober.start()
         rec.task = asyncio.create_task(rec.run(), name="llmgw-reconciler")
         return rec
 
     async def stop(self) -> None:
-        self.rollbacks.stop()
+        self.rollouts.stop()
+        self.companions.stop()
         if self.prober is not None:
             await self.prober.stop()
         if self.task is not None:
@@ -165,18 +185,25 @@ class Reconciler:
         gens = {oid: (r.get("metadata") or {}).get("generation") for oid, r in bodies.items()}
         outcomes: list[pipeline.Outcome] = []
         retry = False
-        gateway_statuses: dict[tuple[str, str, str], dict[str, Any]] = {}
+        gateway_statuses: dict[keys.ObjectId, dict[str, Any]] = {}
         for gw in estate.gateways:
             t0 = time.perf_counter()
             outcome = await asyncio.to_thread(pipeline.run, estate, gw)
             metrics.RENDER_SECONDS.observe(time.perf_counter() - t0)
             outcomes.append(outcome)
-            rollout = await self._apply(gw, outcome, idx, gens)
-            if rollout.error is not None:
+            applied = await self._apply(gw, outcome, idx, gens)
+            if applied.error is not None and applied.error_reason not in PERMANENT:
                 retry = True
-            gateway_statuses[("LLMGateway", gw.metadata.namespace, gw.metadata.name)] = statuses.for_gateway(
-                gw, outcome, rollout, estate.backends.cache_available.get(_key(gw))
+            gateway_statuses[keys.id_of(gw)] = statuses.for_gateway(
+                gw, outcome, applied, estate.backends.cache_available.get(keys.of(gw))
             )
+        # The Secrets a gateway's pods read are those its render names.
+        self.referenced_secrets = frozenset(
+            (o.resolution.gateway.metadata.namespace, e.secret)
+            for o in outcomes
+            if o.resolution.gateway.spec.rollout_on_secret_change
+            for e in o.rendered.env
+        )
         for bad in estate.invalid:
             if bad.kind == "LLMGateway":
                 gateway_statuses[(bad.kind, bad.namespace, bad.name)] = statuses.for_invalid_gateway(bad)
@@ -184,12 +211,15 @@ class Reconciler:
         wanted.update(gateway_statuses)
         for (kind, reason), count in _invalid_counts(wanted).items():
             metrics.INVALID_OBJECTS.labels(kind, reason).set(count)
+
         # Gateways last: a gateway's status sums up its providers and chains, so by the time it
-        # says what it serves, each of them already says so too.
-        for oid, status in sorted(wanted.items(), key=lambda item: (item[0][0] == "LLMGateway", item[0])):
+        # says what it serves, each of them already says so too. Within each wave, writes
+        # overlap (`status_concurrency` at once).
+        async def write(oid: keys.ObjectId) -> bool:
             body = bodies.get(oid)
-            if body is not None:
-                retry |= not await self._write_status(oid, body, status)
+            return body is None or await self._write_status(oid, body, wanted[oid])
+
+        retry |= not await statuswrites.write(wanted, write, self.status_concurrency)
         self._forget(estate, set(bodies))
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - began)
         metrics.RECONCILES.labels("all", "retry" if retry else "ok").inc()
@@ -200,35 +230,34 @@ class Reconciler:
         else:
             self.failures = 0
 
-    def _forget(self, estate: estate_mod.Estate, alive: set[tuple[str, str, str]]) -> None:
+    def _forget(self, estate: estate_mod.Estate, alive: set[keys.ObjectId]) -> None:
         """Drop what this process remembers of objects that are gone, so that a long-running
         operator's memory follows the estate, not everything it ever saw."""
         gateways = {(ns, name) for kind, ns, name in alive if kind == "LLMGateway"}
         uids = {uid for gw in estate.gateways if (uid := gw.metadata.uid)}
         for key in [k for k in self.announced if k not in alive]:
             del self.announced[key]
-        for cache in (self.created_cms, self.previous, self.applied):
+        for cache in (self.created_cms, self.applied, self.unstored):
             for gone in [k for k in cache if k not in gateways]:
                 del cache[gone]
+        self.layouts = {k: n for k, n in self.layouts.items() if k[0] in gateways}
         for spec in [k for k in self.written_specs if k[0] not in gateways]:
             del self.written_specs[spec]
         self.deleted_cms = {d for d in self.deleted_cms if d[0] in gateways}
         self.master_keys &= uids | {""}
-        self.rollbacks.forget(gateways)
+        self.rollouts.forget(gateways)
 
-    def _observed(self, idx: Indexes) -> tuple[dict[Key, dict[str, int]], backends.Backends]:
+    def _observed(self, idx: Indexes) -> tuple[dict[keys.Key, dict[str, int]], backends.Backends]:
         """Services, ready endpoints, probe results and caches, as the core reads them."""
-        ports: dict[Key, dict[str, int]] = {}
+        ports: dict[keys.Key, dict[str, int]] = {}
         for key, store in list(idx.backend_services.items()):
             for named in store:
                 ports[key] = dict(named)
-        ready: dict[Key, int] = {}
-        for key, store in list(idx.endpointslices.items()):
-            ready[key] = sum(int(n) for n in store)
-        versions: dict[Key, str] = {}
-        for key, store in list((idx.secret_versions or {}).items()):
-            for version in store:
-                versions[key] = str(version)
+        ready: dict[keys.Key, int] = {}
+        for key, counts in list(idx.endpointslices.items()):
+            ready[key] = sum(int(n) for n in counts)
+        watched = self.secret_versions
+        versions: dict[keys.Key, str] = dict(watched.versions) if watched is not None else {}
         prober = self.prober
         return ports, backends.Backends(
             secret_versions=versions,
@@ -239,25 +268,18 @@ class Reconciler:
         )
 
     def _backend_metrics(self, estate: estate_mod.Estate) -> None:
-        referenced: set[Key] = set()
+        referenced: set[keys.Key] = set()
         for p in estate.providers:
-            key = _key(p)
+            key = keys.of(p)
             metrics.DECLARED_MODELS.labels(*key).set(len(p.spec.models))
-            svc = p.spec.endpoint.service if p.spec.endpoint is not None else None
-            if svc is not None:
-                skey = (svc.namespace or p.metadata.namespace, svc.name)
-                referenced.add(skey)
-                metrics.BACKEND_READY.labels(*key).set(estate.backends.ready_endpoints.get(skey, 0))
+            service = estate.endpoints[key].service
+            if service is not None:
+                referenced.add(service)
+                metrics.BACKEND_READY.labels(*key).set(estate.backends.ready_endpoints.get(service, 0))
         self.referenced_services = frozenset(referenced)
-        self.referenced_secrets = frozenset(
-            (gw.metadata.namespace, ref.name)
-            for gw in estate.gateways
-            if gw.spec.rollout_on_secret_change
-            for ref in _secret_refs(estate, gw)
-        )
 
     async def _write_status(
-        self, oid: tuple[str, str, str], body: Mapping[str, Any], status: dict[str, Any]
+        self, oid: keys.ObjectId, body: Mapping[str, Any], status: dict[str, Any]
     ) -> bool:
         old = body.get("status") or {}
         status = dict(status)
@@ -275,13 +297,11 @@ class Reconciler:
             return False
         return True
 
-    def _announce(
-        self, oid: tuple[str, str, str], body: Mapping[str, Any], status: Mapping[str, Any]
-    ) -> None:
-        """An Event when an object's Accepted or Ready condition changes."""
+    def _announce(self, oid: keys.ObjectId, body: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        """An Event when a condition that the README promises Events for changes."""
         for cond in status.get("conditions", []):
-            if cond["type"] not in (statuses.ACCEPTED, statuses.READY):
-                continue
+            if cond["type"] not in statuses.ANNOUNCED or cond["status"] == "Unknown":
+                continue  # not known yet is no news
             mark = (cond["status"], cond["reason"])
             key = (*oid[1:], f"{oid[0]}/{cond['type']}")
             before = conditions.get((body.get("status") or {}).get("conditions"), cond["type"])
@@ -292,16 +312,16 @@ class Reconciler:
             self.announced[key] = mark
             kind = "Normal" if cond["status"] == "True" else "Warning"
             reason = cond["reason"] if cond["reason"] != cond["type"] else cond["type"]
-            _event(body, kind, reason, cond["message"])
+            events.post(body, kind, reason, cond["message"])
 
     async def _apply(
         self,
         gw: LLMGateway,
         outcome: pipeline.Outcome,
         idx: Indexes,
-        gens: Mapping[tuple[str, str, str], int | None],
+        gens: Mapping[keys.ObjectId, int | None],
     ) -> statuses.Rollout:
-        key: Key = (gw.metadata.namespace, gw.metadata.name)
+        key: keys.Key = (gw.metadata.namespace, gw.metadata.name)
         rendered = outcome.rendered
         live = _one(idx.deployments, key)
         try:
@@ -310,44 +330,34 @@ class Reconciler:
                 self.master_keys.add(gw.metadata.uid or "")
 
             cms = self._config_maps(idx, key)
-            cm_name = desired.config_map_name(gw, rendered)
-            if cm_name not in cms:
-                sequence = max(cms.values(), default=0) + 1
-                inputs = statuses.inputs(gens, outcome.resolution.selected, gw)
-                cm = desired.config_map(gw, rendered, inputs, sequence)
-                if desired.too_large(cm):
-                    return statuses.Rollout(
-                        applied_hash=self.applied.get(key),
-                        deployment=live,
-                        plan=self.rollbacks.last(gw),
-                        error=(
-                            f"the rendered config is larger than a ConfigMap can hold (1 MiB); "
-                            f"revision {rendered.short_hash} is not applied, the gateway keeps "
-                            "serving the previous one"
-                        ),
-                        error_reason="ConfigTooLarge",
-                    )
-                await self._create(cm)
-                self.created_cms.setdefault(key, {})[cm_name] = sequence
-                self.deleted_cms.discard((key, cm_name))  # pruned before, wanted again
-                cms[cm_name] = sequence
+            shards = await self._store(gw, outcome, idx, gens, cms)
+            if isinstance(shards, Unstored):
+                return statuses.Rollout(
+                    applied_hash=self.applied.get(key),
+                    deployment=live,
+                    plan=self.rollouts.last(gw),
+                    error=shards.message,
+                    error_reason=shards.reason,
+                    **self.companions.known(gw, idx).fields(),
+                )
 
             # Rollout watching: the render, or the last good revision when the render failed.
             status = (_one(idx.gateways, key) or {}).get("status")
-            plan = self.rollbacks.plan(gw, status, rendered, live, idx.pods, idx.configmaps, cms)
-            running = self.rollbacks.to_run(rendered, plan, idx.configmaps, key)
-            want = desired.deployment(gw, running)
-            live_hash = _template_hash(live)
-            if live is None:
-                live = await self._create(want)
+            plan = self.rollouts.plan(gw, status, rendered, live, idx.pods, idx.configmaps, cms)
+            running, mounts = self.rollouts.to_run(rendered, plan, idx.configmaps, key, shards)
+            want = desired.deployment(gw, running, mounts)
+            live_hash = revisions.template_hash(live)
+            if live is None:  # with autoscaling, the one time the operator sets the replicas
+                first = {**want, "spec": {"replicas": desired.initial_replicas(gw), **want["spec"]}}
+                live = await self._create(first, conflict=want)
                 self._rolled(gw, running.hash, None)
             elif self._differs(key, "Deployment", live, want):
-                live = await self._write(want) or live
+                live = await self._write(want, live) or live
                 if live_hash != running.hash:
                     self._rolled(gw, running.hash, live_hash)
             applied_hash = running.hash
             self.applied[key] = applied_hash
-            self.rollbacks.commit(gw, plan)
+            self.rollouts.commit(gw, plan)
 
             svc = desired.service(gw)
             live_svc = _one(idx.services, key)
@@ -355,27 +365,100 @@ class Reconciler:
                 if self.written_specs.get((key, "Service")) != desired.spec_hash(svc):
                     await self._create(svc)
             elif self._differs(key, "Service", live_svc, svc):
-                await self._write(svc)
+                await self._write(svc, live_svc)
             self.written_specs[(key, "Service")] = desired.spec_hash(svc)
 
-            await self._prune(gw, cms, cm_name, plan.keep)
+            done = await self.companions.apply(gw, idx)
+            await self._prune(gw, cms, rendered.hash, plan)
         except KubeError as exc:
             self.logger.warning(f"LLMGateway {key[0]}/{key[1]}: {exc}; will retry")
             return statuses.Rollout(
                 applied_hash=self.applied.get(key),
                 deployment=live,
                 error=str(exc),
-                plan=self.rollbacks.last(gw),
+                plan=self.rollouts.last(gw),
+                **self.companions.known(gw, idx).fields(),
             )
-        return statuses.Rollout(applied_hash=applied_hash, deployment=live, plan=plan)
+        return statuses.Rollout(applied_hash=applied_hash, deployment=live, plan=plan, **done.fields())
+
+    async def _store(
+        self,
+        gw: LLMGateway,
+        outcome: pipeline.Outcome,
+        idx: Indexes,
+        gens: Mapping[keys.ObjectId, int | None],
+        cms: dict[str, int],
+    ) -> int | Unstored:
+        """Store the render as its revision, writing only the ConfigMaps that do not exist (a split
+        revision's shards before the ConfigMap that names them, so nothing ever names a missing
+        one); the number of shards, or why the revision cannot be stored.
+
+        A revision whose ConfigMap exists keeps the layout it was stored with (its annotations
+        say so); one too large to store, or that the API server refused (413, 422), is not tried
+        again until the render or its inputs change."""
+        key = keys.of(gw)
+        rendered = outcome.rendered
+        own = revisions.name(gw.metadata.name, rendered.hash)
+        shards = self.layouts.get((key, own))
+        for row in idx.configmaps.get(key, ()) or ():
+            if row["name"] == own and (stored := revisions.stored(row["annotations"])) is not None:
+                shards = stored.shards
+                self.layouts.pop((key, own), None)  # the watch shows it now
+        if own in cms:
+            shards = shards or 0
+            if all(n in cms for n in revisions.names(gw.metadata.name, rendered.hash, shards)):
+                self.unstored.pop(key, None)
+                return shards
+        inputs = statuses.inputs(gens, outcome.resolution.selected, gw)
+        attempt = (rendered.hash, tuple(inputs))
+        refused = self.unstored.get(key)
+        if refused is not None and refused[0] == attempt:
+            return refused[1]
+        sequence = cms.get(own) or max(cms.values(), default=0) + 1
+        # A split revision whose ConfigMap exists gets its missing shards written again, as split.
+        bodies = desired.config_maps(gw, rendered, inputs, sequence, split=own in cms)
+        if own in cms and len(bodies) - 1 != shards:
+            return shards or 0  # stored by an operator that split otherwise: nothing to mend it with
+        missing = [b for b in bodies if b["metadata"]["name"] not in cms]
+        why = next((w for b in missing if (w := revisions.too_large(b)) is not None), None)
+        if why is not None:
+            unstored = Unstored(
+                "ConfigTooLarge",
+                f"revision {revisions.short(rendered.hash)} cannot be stored: {why}; the gateway keeps "
+                "serving the previous revision until the inputs change",
+            )
+            self.unstored[key] = (attempt, unstored)
+            return unstored
+        for body in missing:
+            name = body["metadata"]["name"]
+            try:
+                await self._create(body)
+            except KubeError as exc:
+                if exc.status not in REFUSED:
+                    raise
+                unstored = Unstored(
+                    "ConfigRejected",
+                    f"the API server refused ConfigMap {name} of revision {revisions.short(rendered.hash)} "
+                    f"(HTTP {exc.status}): {exc.message or exc}; the gateway keeps serving the previous "
+                    "revision, and the operator tries again when the inputs change",
+                )
+                self.logger.warning(f"LLMGateway {key[0]}/{key[1]}: {unstored.message}")
+                self.unstored[key] = (attempt, unstored)
+                return unstored
+            self.created_cms.setdefault(key, {})[name] = sequence
+            self.deleted_cms.discard((key, name))  # pruned before, wanted again
+            cms[name] = sequence
+        self.unstored.pop(key, None)
+        if shards is None or any(b["metadata"]["name"] == own for b in missing):
+            shards = len(bodies) - 1  # the layout just stored
+            self.layouts[(key, own)] = shards
+        return shards
 
     def _rolled(self, gw: LLMGateway, new: str, old: str | None) -> None:
-        key = (gw.metadata.namespace, gw.metadata.name)
-        if old is not None:
-            self.previous[key] = old
+        key = keys.of(gw)
         metrics.ROLLOUTS.labels(*key).inc()
-        metrics.REVISION.labels(*key).info({"revision": new[:10], "hash": new})
-        _event(
+        metrics.REVISION.labels(*key).info({"revision": revisions.short(new), "hash": new})
+        events.post(
             {
                 "apiVersion": gw.api_version,
                 "kind": gw.kind,
@@ -383,10 +466,11 @@ class Reconciler:
             },
             "Normal",
             "Rolled",
-            f"the gateway Deployment now runs revision {new[:10]}" + (f" (was {old[:10]})" if old else ""),
+            f"the gateway Deployment now runs revision {revisions.short(new)}"
+            + (f" (was {revisions.short(old)})" if old else ""),
         )
 
-    def _config_maps(self, idx: Indexes, key: Key) -> dict[str, int]:
+    def _config_maps(self, idx: Indexes, key: keys.Key) -> dict[str, int]:
         """name -> sequence of a gateway's revisions: the watch's view plus our own writes.
 
         Our own creates and deletes count only until the watch shows them; from then on the
@@ -395,10 +479,7 @@ class Reconciler:
         """
         out: dict[str, int] = {}
         for row in idx.configmaps.get(key, ()) or ():
-            try:
-                out[row["name"]] = int(row["annotations"].get(desired.SEQUENCE, "0"))
-            except ValueError:
-                out[row["name"]] = 0
+            out[row["name"]] = revisions.sequence(row["annotations"])
         created = self.created_cms.get(key, {})
         for name in [n for n in created if n in out]:
             del created[name]  # the watch shows it now
@@ -411,25 +492,18 @@ class Reconciler:
                 self.deleted_cms.discard(gone)  # the watch shows the delete now
         return out
 
-    async def _prune(
-        self, gw: LLMGateway, cms: dict[str, int], current: str, revisions: Iterable[str] = ()
-    ) -> None:
-        """Old revisions go; never the current, the previous, or those of `revisions` (the
-        one running and the rollback target)."""
-        key = (gw.metadata.namespace, gw.metadata.name)
-        keep = {current} | {f"{gw.metadata.name}-config-{r}" for r in revisions} & set(cms)
-        previous = self.previous.get(key)
-        if previous is not None:
-            keep.add(f"{gw.metadata.name}-config-{previous[:10]}")
-        newest = sorted(cms, key=lambda n: (cms[n], n), reverse=True)
-        limit = gw.spec.revision_history_limit
-        for name in newest:
-            if len(keep) >= limit:
-                break
-            keep.add(name)
-        for name in newest:
-            if name in keep:
-                continue
+    async def _prune(self, gw: LLMGateway, cms: dict[str, int], current: str, plan: rollout.Plan) -> None:
+        """Delete the revisions `revisions.prune` lets go, and nothing else."""
+        key = keys.of(gw)
+        doomed = revisions.prune(
+            gw.metadata.name,
+            cms,
+            current=current,
+            history=[r.revision for r in plan.history],
+            keep=plan.keep,
+            limit=gw.spec.revision_history_limit,
+        )
+        for name in doomed:
             try:
                 await self.kube.delete_config_map(key[0], name)
             except KubeError as exc:
@@ -437,49 +511,31 @@ class Reconciler:
                     raise
             self.deleted_cms.add((key, name))
             self.created_cms.get(key, {}).pop(name, None)
+            self.layouts.pop((key, name), None)
 
-    def _differs(self, key: Key, kind: str, live: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
-        wanted = want["metadata"]["annotations"][desired.SPEC_HASH]
-        have = ((live.get("metadata") or {}).get("annotations") or {}).get(desired.SPEC_HASH)
-        if have == wanted:
-            self.written_specs.pop((key, kind), None)
-            return False
-        return bool(self.written_specs.get((key, kind)) != wanted)
+    def _differs(self, key: keys.Key, kind: str, live: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+        return companions.differs(self.written_specs, key, kind, live, want)
 
-    async def _create(self, body: Mapping[str, Any]) -> Any:
+    async def _create(self, body: Mapping[str, Any], conflict: Mapping[str, Any] | None = None) -> Any:
+        """Create `body`; where it exists already, patch `conflict` (default: `body`) onto it."""
         try:
-            result = await self.kube.create(body)
+            owned = body["kind"] in ("Deployment", "Service")
+            result = await self.kube.create(patches.annotated(body) if owned else body)
         except KubeError as exc:
             if exc.status != 409:  # already there: another pass or a restart made it
                 raise
-            if body["kind"] in ("Deployment", "Service"):
-                return await self._write(body)
+            if owned:
+                return await self._write(conflict or body, None)
             return None
         return _plain(self.kube, result)
 
-    async def _write(self, body: Mapping[str, Any]) -> Any:
+    async def _write(self, body: Mapping[str, Any], live: Mapping[str, Any] | None) -> Any:
+        """Patch `body` over `live`, taking away what the operator set before and sets no more."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
-        result = await self.kube.patch(body)
+        result = await self.kube.patch(patches.merge_patch(live or {}, body))
         self.written_specs[(key, body["kind"])] = meta["annotations"][desired.SPEC_HASH]
         return _plain(self.kube, result)
-
-
-def _secret_refs(estate: estate_mod.Estate, gw: LLMGateway) -> list[Any]:
-    """Every Secret key a gateway's pods read: API keys, master key, Redis password."""
-    refs = [render.master_key_ref(gw)]
-    refs += [p.spec.api_key_secret_ref for p in estate.providers if p.spec.api_key_secret_ref]
-    if (
-        gw.spec.cache is not None
-        and gw.spec.cache.redis is not None
-        and gw.spec.cache.redis.password_secret_ref
-    ):
-        refs.append(gw.spec.cache.redis.password_secret_ref)
-    return refs
-
-
-def _key(obj: Any) -> Key:
-    return (obj.metadata.namespace, obj.metadata.name)
 
 
 def _plain(kube: Kube, result: Any) -> Any:
@@ -488,22 +544,10 @@ def _plain(kube: Kube, result: Any) -> Any:
     return kube.api.sanitize_for_serialization(result)
 
 
-def _template_hash(live: Mapping[str, Any] | None) -> str | None:
-    if live is None:
-        return None
-    template = ((live.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    value = (template.get("annotations") or {}).get(desired.CONFIG_HASH)
-    return str(value) if value is not None else None
-
-
-def _invalid_counts(wanted: Mapping[tuple[str, str, str], Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+def _invalid_counts(wanted: Mapping[keys.ObjectId, Mapping[str, Any]]) -> dict[tuple[str, str], int]:
     counts: dict[tuple[str, str], int] = {}
     for (kind, _ns, _name), status in wanted.items():
         accepted = conditions.get(status.get("conditions"), statuses.ACCEPTED)
         if accepted is not None and accepted["status"] == "False":
             counts[(kind, accepted["reason"])] = counts.get((kind, accepted["reason"]), 0) + 1
     return counts
-
-
-def _event(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
-    rollback.post_event(body, kind, reason, message)  # kopf.event needs a queue this task lacks

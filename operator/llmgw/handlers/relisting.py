@@ -11,9 +11,14 @@ discards them from every index and forgets its memory of them, and our event han
 the reconciler as for any delete. Nothing is listed or written beyond what kopf does anyway,
 so a quiet cluster stays quiet.
 
-The only kopf private used is the seam in `install()`; it checks the shape it relies on and
-refuses to start on a kopf that differs (tests/operator/test_relisting.py drives kopf's real
-watch stream through it).
+This module relies on kopf privates in one place, the seam `install()` names: the module
+`kopf._cogs.clients.watching` (its `infinite_watch` and `Bookmark.LISTED`) as
+`kopf._core.reactor.queueing` calls it, and the stream's convention that a listed object
+comes as an event of type None. `install()` checks only that those names are there, and
+refuses to start when they are not; the event convention and the kopf version (the pin in
+pyproject.toml, `KOPF_VERSION`) are checked by tests/operator/test_relisting.py, which drives
+kopf's real watch stream through the wrapper. (Elsewhere, handlers/events.py and
+handlers/rollouts.py import kopf's private `posting`, for Events.)
 """
 
 from __future__ import annotations
@@ -111,9 +116,11 @@ def install() -> None:
 
     kopf 1.45.2 private seam: `kopf._core.reactor.queueing.watcher` looks up
     `kopf._cogs.clients.watching.infinite_watch` at each call and iterates it; listed objects
-    come as events of type None and each listing ends with `watching.Bookmark.LISTED`.
-    A kopf that no longer has this shape stops the operator here, with the reason, rather
-    than letting deleted objects linger unnoticed.
+    come as events of type None and each listing ends with `watching.Bookmark.LISTED` (with
+    `settings.watching.initial_streaming`, the listed objects are the stream's initial ADDED
+    events, which kopf retypes to None, and LISTED comes before its first BOOKMARK).
+    A kopf without these names stops the operator here, with the reason, rather than letting
+    deleted objects linger unnoticed; what is checked here is the names, not the behaviour.
     """
     from kopf._cogs.clients import watching
     from kopf._core.reactor import queueing

@@ -3,6 +3,13 @@
 Errors are sentences for the provider's status: a timeout, a refused
 connection, an HTTP error, or an answer that is not the JSON the API promises
 (an HTML error page from a proxy, say) all say what happened and where.
+
+The probe assumes no model mode: it only reads the model list, which names
+embedding, rerank or transcription models as it names chat ones, and never
+sends an inference request, so a backend that serves no chat model is as
+healthy as one that does. Only the self-hosted types are probed: the cloud
+types' model lists need the credentials the operator never reads (and say
+nothing of a gateway's own deployments).
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from typing import Any
 import httpx
 
 MAX_BODY = 4 * 1024 * 1024
+PROBED_TYPES = frozenset({"vllm", "ollama", "llamacpp", "openai-compatible"})
+"""The provider types whose model list is read, without a key, at their own endpoint."""
 
 
 class ProbeError(Exception):

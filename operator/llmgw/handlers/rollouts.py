@@ -1,10 +1,10 @@
 """Rollout watching for the reconciler: gather a gateway's rollout snapshot, apply the plan, announce it.
 
-The decisions are `llmgw.core.rollout.plan`; this module reads what it needs from
-kopf's indexes (the live Deployment, the gateway's pods, its ConfigMaps and the
-history on its status), keeps the history the reconciler last decided (the watch
-may not show the status it wrote yet), and posts the Events and metrics of a
-rollback. It also wakes the reconciler when a revision's deadline passes, since
+The I/O half of `llmgw.core.rollout`, whose `plan` makes the decisions: this module
+reads what it needs from kopf's indexes (the live Deployment, the gateway's pods, its
+ConfigMaps and the history on its status), keeps the history the reconciler last
+decided (the watch may not show the status it wrote yet), and posts the Events and
+metrics of a rollback. It also wakes the reconciler when a revision's deadline passes, since
 nothing else might happen in the cluster to do so.
 """
 
@@ -13,22 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
-
-import kopf
-from kopf._core.engines import posting  # the Event queue's context variables (kopf 1.45)
 
 from llmgw import metrics
 from llmgw.api.gateway import LLMGateway
-from llmgw.core import desired, render, rollout
-
-Key = tuple[str, str]
+from llmgw.core import keys, render, revisions, rollout
+from llmgw.core.keys import Key
+from llmgw.handlers import events
 
 
 def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
-    """What the pods index keeps of a gateway pod: its revision, readiness and waiting containers."""
+    """What the pods index keeps of a gateway pod: its revision, readiness, start and waiting containers."""
     meta = body.get("metadata") or {}
     status = body.get("status") or {}
     ready = any(
@@ -52,9 +48,10 @@ def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
             )
     return {
         "name": str(meta.get("name", "")),
-        "revision": rollout.short(str((meta.get("annotations") or {}).get(desired.CONFIG_HASH, ""))),
+        "revision": revisions.pod_revision(meta.get("annotations") or {}),
         "ready": ready,
         "waiting": waiting,
+        "started": str(status.get("startTime") or ""),
     }
 
 
@@ -67,10 +64,25 @@ def _pod(row: Mapping[str, Any]) -> rollout.Pod:
             rollout.Waiting(container=str(c), reason=str(r), message=str(m), restarts=int(n))
             for c, r, m, n in row.get("waiting") or ()
         ),
+        started=str(row.get("started") or ""),
     )
 
 
-class Rollbacks:
+def stored_revisions(config_maps: Any, key: Key, kept: Collection[str]) -> dict[str, revisions.Stored]:
+    """The gateway's revisions that can run again, by revision: those whose ConfigMaps are all
+    in `kept` (the ConfigMaps that exist), a split revision's shards included. A shard is part
+    of its revision, never one of its own."""
+    out: dict[str, revisions.Stored] = {}
+    for row in (config_maps.get(key, ()) if config_maps is not None else ()) or ():
+        if row.get("name") not in kept:
+            continue
+        s = revisions.stored(row.get("annotations") or {})
+        if s is not None and all(n in kept for n in revisions.names(key[1], s.hash, s.shards)):
+            out[s.revision] = s
+    return out
+
+
+class Rollouts:
     """The rollout state of every gateway, as this process last decided it."""
 
     def __init__(self, poke: Callable[[], None] | None = None) -> None:
@@ -91,17 +103,11 @@ class Rollbacks:
         now: datetime.datetime | None = None,
     ) -> rollout.Plan:
         """The plan for one gateway; `kept` is the ConfigMaps that exist (name -> sequence)."""
-        key = (gw.metadata.namespace, gw.metadata.name)
+        key = keys.of(gw)
         history = self.histories.get((*key, gw.metadata.uid or ""))
         if history is None:
             history = rollout.history_from_status(status)
-        stored: dict[str, rollout.Stored] = {}
-        for row in (config_maps.get(key, ()) if config_maps is not None else ()) or ():
-            if row.get("name") not in kept:
-                continue
-            s = rollout.stored(row["name"], row.get("annotations") or {}, desired.CONFIG_HASH, desired.ENV)
-            if s is not None:
-                stored[s.revision] = s
+        stored = stored_revisions(config_maps, key, kept)
         rows = (pods.get(key, ()) if pods is not None else ()) or ()
         snapshot = rollout.Snapshot(
             wanted=rendered.hash,
@@ -111,26 +117,29 @@ class Rollbacks:
             stored=stored,
             auto_rollback=gw.spec.rollout.auto_rollback,
             deadline_seconds=gw.spec.rollout.progress_deadline_seconds,
+            stuck_seconds=gw.spec.rollout.stuck_pod_seconds,
             limit=gw.spec.revision_history_limit,
             now=now or datetime.datetime.now(datetime.UTC),
         )
-        plan = rollout.plan(snapshot, desired.CONFIG_HASH)
-        if plan.run != rendered.short_hash and plan.run not in stored:
+        plan = rollout.plan(snapshot)
+        revision = revisions.short(rendered.hash)
+        if plan.run != revision and plan.run not in stored:
             # Nothing to run but the render (the target's ConfigMap went meanwhile).
-            return rollout.Plan(run=rendered.short_hash, history=plan.history, condition=plan.condition)
+            return rollout.Plan(run=revision, history=plan.history, condition=plan.condition)
         return plan
 
     def to_run(
-        self, rendered: render.Rendered, plan: rollout.Plan, config_maps: Any, key: Key
-    ) -> render.Rendered:
-        """The render the Deployment should mount: the current one, or a revision restored."""
-        if plan.run == rendered.short_hash:
-            return rendered
+        self, rendered: render.Rendered, plan: rollout.Plan, config_maps: Any, key: Key, shards: int = 0
+    ) -> tuple[render.Rendered, int]:
+        """The render the Deployment should mount and its shards: the current one (split into
+        `shards`), or a revision restored, with all the shards it was stored in."""
+        if plan.run == revisions.short(rendered.hash):
+            return rendered, shards
         for row in (config_maps.get(key, ()) if config_maps is not None else ()) or ():
-            s = rollout.stored(row["name"], row.get("annotations") or {}, desired.CONFIG_HASH, desired.ENV)
+            s = revisions.stored(row.get("annotations") or {})
             if s is not None and s.revision == plan.run:
-                return rollout.restored(rendered, s)
-        return rendered
+                return rollout.restored(rendered, s), s.shards
+        return rendered, shards
 
     def last(self, gw: LLMGateway) -> rollout.Plan | None:
         """The plan last carried out for a gateway (for a status written after a failed apply)."""
@@ -138,7 +147,7 @@ class Rollbacks:
 
     def commit(self, gw: LLMGateway, plan: rollout.Plan) -> None:
         """The Deployment now runs `plan.run`: remember the history, announce what happened."""
-        key = (gw.metadata.namespace, gw.metadata.name)
+        key = keys.of(gw)
         self.histories[(*key, gw.metadata.uid or "")] = plan.history
         self.plans[(*key, gw.metadata.uid or "")] = plan
         body = {
@@ -149,7 +158,7 @@ class Rollbacks:
         if plan.rolled_back is not None:
             f = plan.rolled_back
             metrics.ROLLBACKS.labels(*key, f.reason).inc()
-            post_event(
+            events.post(
                 body,
                 "Warning",
                 "RolledBack",
@@ -159,11 +168,11 @@ class Rollbacks:
         if plan.failed is not None:
             f = plan.failed
             metrics.ROLLOUT_FAILURES.labels(*key, f.reason).inc()
-            post_event(
+            events.post(
                 body, "Warning", "RolloutFailed", f"revision {f.revision} failed ({f.reason}: {f.message})"
             )
         if plan.became_available is not None:
-            post_event(body, "Normal", "RevisionAvailable", f"revision {plan.became_available} is available")
+            events.post(body, "Normal", "RevisionAvailable", f"revision {plan.became_available} is available")
         self._wake(key, plan.recheck_after)
 
     def _wake(self, key: Key, after: float | None) -> None:
@@ -175,7 +184,7 @@ class Rollbacks:
         with contextlib.suppress(RuntimeError):  # no running loop (pure tests)
             self.timers[key] = asyncio.get_running_loop().call_later(after + 0.5, self.poke)
 
-    def forget(self, alive: set[Key]) -> None:
+    def forget(self, alive: Collection[Key]) -> None:
         """Drop the state of gateways that are gone (the status of a live one keeps its history)."""
         for state in (self.histories, self.plans):
             for key in [k for k in state if k[:2] not in alive]:
@@ -187,35 +196,3 @@ class Rollbacks:
         for timer in self.timers.values():
             timer.cancel()
         self.timers.clear()
-
-
-_QUEUES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-
-
-def adopt_event_queue() -> None:
-    """Keep kopf's Event queue of this loop; call from any kopf handler.
-
-    kopf (1.45) posts `kopf.event` through a queue that it puts in a context
-    variable of each object's processing task only; the reconciler runs in a task
-    of its own, started at startup, where the variable is unset and `kopf.event`
-    fails. A handler hands the queue over here, and `post_event` sets it in the
-    reconciler's context before posting.
-    """
-    with contextlib.suppress(LookupError, RuntimeError):
-        _QUEUES[asyncio.get_running_loop()] = posting.event_queue_var.get()
-
-
-def post_event(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
-    """An Event on a gateway, provider or chain; best effort (Events are not state)."""
-    raw: Any = dict(body)
-    with contextlib.suppress(Exception):
-        try:
-            posting.event_queue_var.get()
-        except LookupError:
-            loop = asyncio.get_running_loop()
-            queue = _QUEUES.get(loop)
-            if queue is None:
-                return
-            posting.event_queue_loop_var.set(loop)
-            posting.event_queue_var.set(queue)
-        kopf.event(kopf.Body(raw), type=kind, reason=reason, message=message[:1024])

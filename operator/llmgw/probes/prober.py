@@ -20,14 +20,13 @@ from typing import Any
 
 import httpx
 
-from llmgw import metrics
-from llmgw.api.provider import CLOUD_TYPES
-from llmgw.core import render
+from llmgw import metrics, options
+from llmgw.core import keys
 from llmgw.core.backends import Hysteresis, Probe
 from llmgw.core.estate import Estate
+from llmgw.core.keys import Key
 from llmgw.probes import discovery, redis
 
-Key = tuple[str, str]
 TICK = 0.1
 MAX_BACKOFF = 300.0
 
@@ -47,10 +46,10 @@ class Prober:
         logger: logging.Logger | logging.LoggerAdapter[Any],
         *,
         interval_override: float | None = None,
-        redis_interval: float = 10.0,
-        redis_threshold: int = 3,
-        timeout: float = 5.0,
-        concurrency: int = 8,
+        redis_interval: float = options.REDIS_INTERVAL_SECONDS,
+        redis_threshold: int = options.REDIS_THRESHOLD,
+        timeout: float = options.PROBE_TIMEOUT_SECONDS,
+        concurrency: int = options.PROBE_CONCURRENCY,
     ) -> None:
         self.on_change = on_change
         self.logger = logger
@@ -89,14 +88,10 @@ class Prober:
         """Probe what the estate asks for now; forget what it no longer does."""
         wanted: dict[tuple[str, Key], Target] = {}
         for p in estate.providers:
-            if not (p.spec.enabled and p.spec.discovery.enabled) or p.spec.type in CLOUD_TYPES:
+            if not (p.spec.enabled and p.spec.discovery.enabled) or p.spec.type not in discovery.PROBED_TYPES:
                 continue
-            key = (p.metadata.namespace, p.metadata.name)
-            svc = p.spec.endpoint.service if p.spec.endpoint is not None else None
-            ports = None
-            if svc is not None:
-                ports = estate.service_ports.get((svc.namespace or p.metadata.namespace, svc.name))
-            base = render.api_base(p, ports)
+            key = keys.of(p)
+            base = estate.endpoints[key].api_base
             if base is None:
                 continue
             interval = self.interval_override or float(p.spec.discovery.interval_seconds)
@@ -104,7 +99,7 @@ class Prober:
         for gw in estate.gateways:
             redis_spec = gw.spec.cache.redis if gw.spec.cache is not None else None
             if redis_spec is not None:
-                key = (gw.metadata.namespace, gw.metadata.name)
+                key = keys.of(gw)
                 where = f"{redis_spec.host}:{redis_spec.port}"
                 wanted[("redis", key)] = Target("redis", "redis", where, self.redis_interval)
         for tkey in list(self.targets):

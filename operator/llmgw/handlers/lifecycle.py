@@ -1,0 +1,133 @@
+"""The operator's lifecycle in kopf: login, kopf's settings and the reconciler at startup, cleanup.
+
+What startup makes lives in kopf's memo, the one object every handler is handed;
+`reconciler` and `elector` read it back typed, for the handlers and the health check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+
+from llmgw import __version__, options
+from llmgw.api import GROUP
+from llmgw.handlers import admission, indexes
+from llmgw.handlers import reconciler as reconciler_mod
+from llmgw.kube import leadership, secretversions
+from llmgw.kube.client import Kube
+
+STATE_PREFIX = "kopf.llmgateway.dev"
+
+
+def reconciler(memo: kopf.Memo) -> reconciler_mod.Reconciler | None:
+    """The reconciler, once startup has made it."""
+    rec: reconciler_mod.Reconciler | None = memo.get("reconciler")
+    return rec
+
+
+def elector(memo: kopf.Memo) -> leadership.Elector | None:
+    """The leader elector, with --leader-election, once startup has made it."""
+    found: leadership.Elector | None = memo.get("elector")
+    return found
+
+
+def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
+    @kopf.on.login(registry=reg)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=reg)
+    async def startup(
+        settings: kopf.OperatorSettings,
+        memo: kopf.Memo,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        **_: Any,
+    ) -> None:
+        # kopf's own bookkeeping, if it ever needs any, lives under our prefix; with only
+        # index and event handlers it writes nothing to users' objects (no annotations,
+        # no finalizers), so GitOps tools see no drift from it.
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STATE_PREFIX)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=STATE_PREFIX, key="last-handled-configuration"
+        )
+        # Our Events are posted explicitly; log lines do not become Events.
+        settings.posting.level = logging.ERROR
+        settings.peering.standalone = True
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        # Deployments and ConfigMaps are watched only where we own them (a server-side
+        # filter); Services all, since providers name backend Services too.
+        for selector in indexes.OWNED_RESOURCES:
+            if selector[-1] != "services":
+                settings.watching.label_selectors[selector] = indexes.OWNED_SELECTOR
+        if opts.webhook:
+            admission.configure(
+                settings,
+                port=opts.webhook_port,
+                host=opts.webhook_host,
+                addr=opts.webhook_addr,
+                cert_dir=opts.webhook_cert_dir,
+            )
+        kube_factory: Callable[[], Kube] = memo["kube_factory"]
+        kube = kube_factory()
+        identity = opts.identity or leadership.default_identity()
+        kube.api.user_agent = f"llmgw/{__version__} ({identity})"
+        kube.throttle(opts.api_qps, opts.api_burst, opts.status_concurrency)
+        rec = reconciler_mod.Reconciler.start(kube, opts, logger)
+        memo.reconciler = rec
+        if opts.watch_secret_versions:
+            await _watch_secret_versions(rec, kube, opts, logger)
+        if opts.leader_election:
+            made = leadership.Elector(
+                kube,
+                namespace=opts.lease_namespace,
+                name=opts.lease_name,
+                identity=identity,
+                duration=opts.lease_duration_seconds,
+                renew=opts.lease_renew_seconds,
+                on_change=lambda leader: rec.poke() if leader else None,
+                logger=logger,
+                release_on_stop=opts.release_lease_on_stop,
+            )
+            rec.elector = made
+            memo.elector = made
+            made.start()
+
+    @kopf.on.cleanup(registry=reg)
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        rec = reconciler(memo)
+        if rec is not None and rec.secret_versions is not None:
+            await rec.secret_versions.stop()
+        if rec is not None:
+            await rec.stop()
+        found = elector(memo)
+        if found is not None:
+            await found.stop()
+
+
+async def _watch_secret_versions(
+    rec: reconciler_mod.Reconciler,
+    kube: Kube,
+    opts: options.Options,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """Secrets' metadata only, never through kopf (which would bring their data). A change
+    wakes the reconciler only for a Secret that a gateway rolling on Secret changes reads.
+
+    Startup waits (bounded) for the first list: kopf starts its watches after startup, so
+    the first render already has the versions, and does not roll again once they come.
+    """
+
+    def changed(key: secretversions.Key) -> None:
+        if key in rec.referenced_secrets:
+            rec.poke()
+
+    watched = secretversions.SecretVersions(kube, opts.namespaces, changed, logger)
+    rec.secret_versions = watched
+    watched.start()
+    if not await watched.synced(kube.timeout):
+        logger.warning("Secrets' metadata not listed yet; gateways may roll again once it is")

@@ -1,0 +1,121 @@
+"""A first pass writes statuses many at a time, but never a gateway's before what it counts.
+
+The emulator holds each status write `status_latency` seconds, as a real API server's write
+takes a while (without it, the in-memory server answers each write before it reads the next,
+and no two are ever in flight), and records when each began and ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from harness import Cluster, chain, eventually, gateway, provider
+
+from llmgw.core import keys
+from llmgw.handlers import statuswrites
+
+pytestmark = pytest.mark.integration
+
+LIMIT = 4
+NAMESPACES = ("ai", "team-a", "team-b")
+PROVIDERS, CHAINS = 100, 199  # with the gateway, 300 objects
+
+
+def objects() -> list[dict[str, Any]]:
+    """One gateway over every namespace, providers of 2 models each, chains through them."""
+    out = [gateway(namespaces={"from": "All"})]
+    for i in range(PROVIDERS):
+        out.append(provider(f"p{i}", [f"m{2 * i}", f"m{2 * i + 1}"], namespace=NAMESPACES[i % 3]))
+    for i in range(CHAINS):
+        out.append(chain(f"c{i}", f"m{i}", [f"m{i + 1}"], namespace=NAMESPACES[i % 3]))
+    return out
+
+
+@pytest.fixture
+def operator_options() -> dict[str, Any]:
+    return {"status_concurrency": LIMIT}
+
+
+@pytest.fixture
+async def estate(cluster: Cluster) -> list[dict[str, Any]]:
+    """The estate, there before the operator starts (the test asks for it before `operator`)."""
+    if cluster.emulator is None:
+        pytest.skip("reads the emulator's record of status writes")
+    cluster.emulator.status_latency = 0.02
+    made = objects()
+    for obj in made:
+        await cluster.apply(obj)
+    return made
+
+
+async def test_the_first_pass_writes_statuses_bounded_and_gateways_last(
+    cluster: Cluster, estate: list[dict[str, Any]], operator: None
+) -> None:
+    emu = cluster.emulator
+    assert emu is not None
+    every = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in estate}
+    plural = {"llmproviders/status": "LLMProvider", "fallbackchains/status": "FallbackChain"}
+    plural["llmgateways/status"] = "LLMGateway"
+
+    def written() -> set[tuple[str, str, str]]:
+        return {(plural[r], ns, n) for step, r, ns, n in list(emu.status_timeline) if step == "end"}
+
+    await eventually(lambda: written() >= every, timeout=60, what="every status written")
+    timeline = list(emu.status_timeline)
+    first_gateway = next(i for i, (step, r, *_) in enumerate(timeline) if r == "llmgateways/status")
+    ended_before = {(plural[r], ns, n) for step, r, ns, n in timeline[:first_gateway] if step == "end"}
+    # Every provider and chain the gateway counts said so before the gateway began to.
+    assert ended_before == {oid for oid in every if oid[0] != "LLMGateway"}
+    assert not any(step == "begin" and r != "llmgateways/status" for step, r, *_ in timeline[first_gateway:])
+    print(f"\nstatus writes: {len(timeline) // 2}, at most {emu.status_peak} in flight (limit {LIMIT})")
+    assert 2 <= emu.status_peak <= LIMIT
+
+
+async def test_writes_are_bounded_started_in_order_and_gateways_wait_for_the_rest() -> None:
+    """`statuswrites.write` on its own: the bound, the order, and failures reported."""
+    oids: list[keys.ObjectId] = [("LLMGateway", "ai", "gw"), ("LLMGateway", "ai", "a")]
+    oids += [("LLMProvider", "ai", f"p{i:02d}") for i in range(20)]
+    oids += [("FallbackChain", "ai", f"c{i:02d}") for i in range(10)]
+    started: list[keys.ObjectId] = []
+    log: list[tuple[str, keys.ObjectId]] = []
+    in_flight = peak = 0
+
+    async def write_one(oid: keys.ObjectId) -> bool:
+        nonlocal in_flight, peak
+        started.append(oid)
+        in_flight += 1
+        peak = max(peak, in_flight)
+        log.append(("begin", oid))
+        await asyncio.sleep(0.001 * (hash(oid) % 3))
+        in_flight -= 1
+        log.append(("end", oid))
+        return oid != ("LLMProvider", "ai", "p07")
+
+    assert await statuswrites.write(oids, write_one, 3) is False  # p07's write failed
+    assert peak == 3
+    inputs, gateways = statuswrites.waves(oids)
+    assert started == inputs + gateways  # started in order, wave by wave
+    first = log.index(("begin", ("LLMGateway", "ai", "a")))
+    assert {oid for step, oid in log[:first] if step == "end"} == set(inputs)
+    assert await statuswrites.write([], write_one, 3) is True
+
+
+async def test_an_error_in_one_write_cancels_the_others_and_is_raised() -> None:
+    cancelled: list[keys.ObjectId] = []
+
+    async def write_one(oid: keys.ObjectId) -> bool:
+        if oid[2] == "bad":
+            raise KeyError("bad")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(oid)
+            raise
+        return True
+
+    oids: list[keys.ObjectId] = [("LLMProvider", "ai", n) for n in ("a", "b", "bad")]
+    with pytest.raises(KeyError):
+        await statuswrites.write(oids, write_one, 5)
+    assert sorted(cancelled) == [("LLMProvider", "ai", "a"), ("LLMProvider", "ai", "b")]

@@ -5,6 +5,17 @@ indexes, which kopf keeps current from its watches. Each index keeps only what i
 read of an object (a whole body, a Service's named ports, a slice's ready count).
 Secrets are not watched here: kopf would bring their data; `llmgw.kube.secretversions`
 watches their metadata only.
+
+Every Service and EndpointSlice in the cluster is indexed, not only those the providers
+name (`backend_services`, `endpointslices`). The named set changes with the providers and
+kopf re-indexes an object only on its own events, so a Service a provider starts naming
+later would be missing until the Service itself changed. No server-side selector can name
+a changing set of Services across namespaces. The index values are small anyway: measured
+with 2,000 Services, a `backend_services` value is about 120 bytes a Service, and kopf's
+indexing bookkeeping about 1.5 KB, out of about 14 KB a Service that the operator holds for
+each watched object. Keeping only the named ones would save under 1%. A real saving would
+need a watch of our own that keeps only ports and ready counts (as
+`llmgw.kube.secretversions` does for Secrets), so kopf could watch only our own Services.
 """
 
 from __future__ import annotations

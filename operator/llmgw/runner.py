@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import sys
 import threading
 from typing import Any
 
@@ -37,12 +39,37 @@ def options(args: argparse.Namespace) -> options_mod.Options:
     )
 
 
+class RoutineSuccess(logging.Filter):
+    """kopf logs every event handler's success at INFO: with the pokes, one line for every
+    event of every watched object (8,000 at the start of an 8,000-object estate, one more for
+    each status written), which says nothing and costs time. `--verbose` keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg
+        return not (
+            record.levelno == logging.INFO
+            and isinstance(msg, str)
+            and msg.startswith("Handler 'poke-")
+            and msg.endswith("' succeeded.")
+        )
+
+
+SWITCH_INTERVAL = 0.0005
+"""Seconds a thread may hold the GIL while another waits (Python's default: 0.005). A pass's
+pure work runs in a worker thread; at the default, the event loop (watch events, the webhook's
+reviews, status writes) waited up to 5 ms for each of its turns. Measured at 4,000 objects:
+complete rollout 10.5 s instead of 15.4 s, all statuses 27 s instead of 35 s."""
+
+
 def run(args: argparse.Namespace) -> int:
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
         log_refkey="object" if args.log_format == "json" else None,
     )
+    if not args.verbose:
+        logging.getLogger("kopf.objects").addFilter(RoutineSuccess())
+    sys.setswitchinterval(SWITCH_INTERVAL)
     metrics.serve(args.metrics_port)
     asyncio.run(operate(options(args), health_port=args.health_port))
     return 0

@@ -1,4 +1,4 @@
-"""The fake backends speak vLLM's and Ollama's wire formats, stream, and fail on demand."""
+"""The fake backends speak vLLM's and Ollama's wire formats, stream, fail on demand, and record."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ async def test_openai_and_ollama_chats_streams_and_failing() -> None:
     await fake.start()
     try:
         async with aiohttp.ClientSession() as s:
-            async with s.post(f"{fake.url}/v1/chat/completions", json={"model": "m", "messages": []}) as rsp:
+            async with s.post(
+                f"{fake.url}/v1/chat/completions?x=1",
+                json={"model": "m", "messages": []},
+                headers={"Authorization": "Bearer k"},
+            ) as rsp:
                 body = await rsp.json()
             assert body["choices"][0]["message"]["content"] == backends.answer_text("vllm", "m")
             async with s.post(f"{fake.url}/v1/chat/completions", json={"model": "m", "stream": True}) as rsp:
@@ -35,10 +39,24 @@ async def test_openai_and_ollama_chats_streams_and_failing() -> None:
                 assert rsp.status == 404
             async with s.get(f"{fake.url}/api/tags") as rsp:
                 assert [m["name"] for m in (await rsp.json())["models"]] == ["m"]
-            fake.failing = True
-            async with s.post(f"{fake.url}/v1/chat/completions", json={"model": "m"}) as rsp:
-                assert rsp.status == 500
+            with fake.failing_now():
+                async with s.post(f"{fake.url}/v1/chat/completions", json={"model": "m"}) as rsp:
+                    assert rsp.status == 500
+                    assert (await rsp.json())["error"]["message"] == "vllm is failing on purpose"
+            assert not fake.failing
             assert fake.chats == 6
+            first, *_ = received = fake.received()
+            assert [r.api for r in received] == ["openai", "openai", "ollama", "ollama", "ollama", "openai"]
+            assert (first.path, first.query, first.authorization) == (
+                "/v1/chat/completions",
+                {"x": ["1"]},
+                "Bearer k",
+            )
+            assert first.body == {"model": "m", "messages": []}
+            assert fake.counts() == {"m": 5, "other": 1}
+            fake.failing = True
+            fake.reset()
+            assert (fake.received(), fake.failing, fake.chats) == ([], False, 6)
     finally:
         await fake.close()
 

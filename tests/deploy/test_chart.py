@@ -220,6 +220,50 @@ def test_operator_arguments_are_llmgw_run_flags(render: Render, values: tuple[Pa
         assert args.webhook_port == ports["webhook"]
 
 
+def _client_limits(objs: list[Raw]) -> tuple[float, int, int]:
+    """--api-qps, --api-burst and --status-concurrency as `llmgw run` reads the operator's args."""
+    from llmgw import cli
+
+    (container,) = find(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    args = cli._parser().parse_args(["run", *container["args"]])
+    return args.api_qps, args.api_burst, args.status_concurrency
+
+
+def test_client_limits_default_to_the_operators_own(render: Render) -> None:
+    """The chart passes the rate limit and the status writes' concurrency explicitly, with the
+    operator's defaults: `helm show values` tells what the operator does."""
+    from llmgw import options
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["operator"]
+    assert (values["apiQPS"], values["apiBurst"], values["statusConcurrency"]) == (
+        options.API_QPS,
+        options.API_BURST,
+        options.STATUS_CONCURRENCY,
+    )
+    assert _client_limits(render()) == (options.API_QPS, options.API_BURST, options.STATUS_CONCURRENCY)
+
+
+@pytest.mark.parametrize(
+    ("operator", "wanted"),
+    [
+        ({"apiQPS": 50.5, "apiBurst": 100, "statusConcurrency": 20}, (50.5, 100, 20)),
+        ({"apiQPS": 0}, (0.0, 400, 10)),  # 0: no client-side limit
+        # Large numbers come through as integers, never as Go's "1e+07" (which --api-burst refuses).
+        ({"apiQPS": 1000000, "apiBurst": 10000000, "statusConcurrency": 1}, (1e6, 10000000, 1)),
+    ],
+)
+def test_client_limits_become_arguments(
+    render: Render, tmp_path: Path, operator: Raw, wanted: tuple[float, int, int]
+) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"operator": operator}))
+    objs = render([path])
+    assert _client_limits(objs) == wanted
+    (container,) = find(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert f"--api-burst={wanted[1]}" in container["args"]
+    assert f"--status-concurrency={wanted[2]}" in container["args"]
+
+
 # --- metrics, webhook, PDB, default gateway ----------------------------------------------------
 
 
@@ -559,6 +603,13 @@ def test_gateway_spec_schema_is_the_generated_one() -> None:
         ("metrics.serviceMonitor.interval=30", "/metrics/serviceMonitor/interval"),
         ("webhook.failurePolicy=Sometimes", "/webhook/failurePolicy"),
         ("operator.watchSecretVersions=yes", "/operator/watchSecretVersions"),
+        ("operator.apiQPS=-1", "/operator/apiQPS"),
+        ("operator.apiQPS=fast", "/operator/apiQPS"),
+        ("operator.apiBurst=0", "/operator/apiBurst"),
+        ("operator.apiBurst=many", "/operator/apiBurst"),
+        ("operator.statusConcurrency=0", "/operator/statusConcurrency"),
+        ("operator.statusConcurrency=-3", "/operator/statusConcurrency"),
+        ("operator.apiQPS=null", "missing property 'apiQPS'"),  # never an empty --api-qps=
         ("image.digest=latest", "/image/digest"),
         ("resources.requests.cpu=lots", "/resources/requests/cpu"),
         ("defaultGateway.name=Main_GW", "/defaultGateway/name"),

@@ -21,60 +21,32 @@ code and checked against these fakes:
   answer carries `service_tier` (`on_demand`) and `x_groq`; LiteLLM's Groq transformation
   reads `service_tier` and fails without it, so the Groq route answers with both.
 
-Every answer names the fake and the model (`fakes.answer_text`); each fake records what it
-received and can be told to answer HTTP 500, in its own error shape.
+Every answer names the fake and the model (`backends.answer_text`); each fake is a
+`backends.Fake` (tests/e2e/fakes.py serves it): it records what it received and can be told
+to answer HTTP 500, in its own error shape.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
-import json
 import re
 import struct
-import threading
-import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from .fakes import answer_text
+from aiohttp import web
+
+from llmgw.demo import backends
 
 EMBEDDING = (0.25, -0.5, 0.75)
 
 
-@dataclasses.dataclass(frozen=True)
-class Call:
-    """One request as the fake saw it."""
-
-    wire: str  # azure-chat, azure-embeddings, gemini, bedrock-converse, groq-chat, openai-chat
-    model: str  # the deployment, model or model id named in the path or body
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-cased names
-    body: dict[str, Any]
-
-
-def _openai_chat(name: str, model: str) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{name}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer_text(name, model)},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
-    }
-
-
 def _groq_chat(name: str, model: str) -> dict[str, Any]:
-    return {**_openai_chat(name, model), "service_tier": "on_demand", "x_groq": {"id": f"req_{name}"}}
+    return {
+        **backends.chat_completion(name, model),
+        "service_tier": "on_demand",
+        "x_groq": {"id": f"req_{name}"},
+    }
 
 
 def _embeddings(model: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +70,7 @@ def _gemini(name: str, model: str) -> dict[str, Any]:
     return {
         "candidates": [
             {
-                "content": {"role": "model", "parts": [{"text": answer_text(name, model)}]},
+                "content": {"role": "model", "parts": [{"text": backends.answer_text(name, model)}]},
                 "finishReason": "STOP",
                 "index": 0,
             }
@@ -110,7 +82,9 @@ def _gemini(name: str, model: str) -> dict[str, Any]:
 
 def _converse(name: str, model: str) -> dict[str, Any]:
     return {
-        "output": {"message": {"role": "assistant", "content": [{"text": answer_text(name, model)}]}},
+        "output": {
+            "message": {"role": "assistant", "content": [{"text": backends.answer_text(name, model)}]}
+        },
         "stopReason": "end_turn",
         "usage": {"inputTokens": 5, "outputTokens": 7, "totalTokens": 12},
         "metrics": {"latencyMs": 1},
@@ -124,15 +98,15 @@ def _error(wire: str, message: str) -> dict[str, Any]:
         return {"message": message}
     if wire.startswith("azure"):
         return {"error": {"code": "InternalServerError", "message": message}}
-    return {"error": {"message": message, "type": "server_error", "code": 500}}
+    return backends.openai_error(message)
 
 
-# (wire, path pattern, answer): the first whose pattern matches the unquoted path answers.
+# (wire, path pattern, answer): the first whose pattern matches the percent-decoded path answers.
 ROUTES: tuple[tuple[str, re.Pattern[str], Callable[[str, str, dict[str, Any]], dict[str, Any]]], ...] = (
     (
         "azure-chat",
         re.compile(r"^/openai/deployments/([^/]+)/chat/completions$"),
-        lambda n, m, b: _openai_chat(n, m),
+        lambda n, m, b: backends.chat_completion(n, m),
     ),
     (
         "azure-embeddings",
@@ -146,100 +120,27 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Callable[[str, str, dict[str, Any]], d
     ),
     ("bedrock-converse", re.compile(r"^/model/(.+)/converse$"), lambda n, m, b: _converse(n, m)),
     ("groq-chat", re.compile(r"^/openai/v1/chat/completions$"), lambda n, m, b: _groq_chat(n, m)),
-    ("openai-chat", re.compile(r"^/v1/chat/completions$"), lambda n, m, b: _openai_chat(n, m)),
+    ("openai-chat", re.compile(r"^/v1/chat/completions$"), lambda n, m, b: backends.chat_completion(n, m)),
 )
 
 
-class CloudFake:
-    """One cloud provider's API on 127.0.0.1 that records what it gets and can be made to fail."""
+class CloudFake(backends.Fake):
+    """One cloud provider's API on 127.0.0.1; `received()[i].api` is the wire of ROUTES it came in on."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._lock = threading.Lock()
-        self._failing = False
-        self._calls: list[Call] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"fake-{name}", daemon=True)
-        self._thread.start()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/{path:.*}", self._post)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def failing(self) -> bool:
-        with self._lock:
-            return self._failing
-
-    @failing.setter
-    def failing(self, value: bool) -> None:
-        with self._lock:
-            self._failing = value
-
-    def calls(self) -> list[Call]:
-        with self._lock:
-            return list(self._calls)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._calls.clear()
-            self._failing = False
-
-    def _record(self, call: Call) -> bool:
-        with self._lock:
-            self._calls.append(call)
-            return self._failing
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def _handler_for(fake: CloudFake) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # one request per connection: nothing outlives close()
-        server_version = f"fake-{fake.name}"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the proxy's log says what happened."""
-
-        def _json(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_POST(self) -> None:
-            split = urlsplit(self.path)
-            path = unquote(split.path).rstrip("/")
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-            except ValueError:
-                body = {}
-            body = body if isinstance(body, dict) else {}
-            for wire, pattern, answer in ROUTES:
-                match = pattern.match(path)
-                if match is None:
-                    continue
-                model = str(body.get("model") or "") if match.lastindex is None else match.group(1)
-                call = Call(
-                    wire=wire,
-                    model=model,
-                    path=path,
-                    query=parse_qs(split.query),
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                )
-                if fake._record(call):
-                    self._json(500, _error(wire, f"{fake.name} is failing on purpose"))
-                else:
-                    self._json(200, answer(fake.name, model, body))
-                return
-            self._json(404, {"error": {"message": f"no route POST {self.path}", "type": "not_found"}})
-
-    return Handler
+    async def _post(self, request: web.Request) -> web.Response:
+        path = request.path.rstrip("/")
+        body = await backends.json_object(request)
+        for wire, pattern, answer in ROUTES:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            model = str(body.get("model") or "") if match.lastindex is None else match.group(1)
+            if self.record(request, body, wire, model):
+                return web.json_response(_error(wire, f"{self.name} is failing on purpose"), status=500)
+            return web.json_response(answer(self.name, model, body))
+        return web.json_response(
+            {"error": {"message": f"no route POST {request.path_qs}", "type": "not_found"}}, status=404
+        )

@@ -14,14 +14,13 @@ A missing `redis-server` skips the tests that need it, except under
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from . import processes
 
 INSTALL_HINT = "install it with `scripts/install-redis.sh` (Debian's redis-server package)"
 START_TIMEOUT_S = 10.0
@@ -33,16 +32,8 @@ def binary() -> Path:
     found = shutil.which("redis-server")
     if found is None:
         hint = f"redis-server is not on PATH: {INSTALL_HINT}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {hint}", pytrace=False)
-        pytest.skip(hint)
+        processes.missing(hint)
     return Path(found)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisError(Exception):
@@ -57,7 +48,7 @@ class RedisServer:
         self.workdir = workdir
         self.password = password
         self.host = "127.0.0.1"
-        self.port = free_port()
+        self.port = processes.free_port()
         self.log = workdir / "redis.log"
         self.conf = workdir / "redis.conf"
         lines = [
@@ -97,7 +88,9 @@ class RedisServer:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
                 self.proc = None
-                raise RuntimeError(f"redis-server exited with {code} at start; its log:\n{self._tail()}")
+                raise RuntimeError(
+                    f"redis-server exited with {code} at start; its log:\n{processes.tail(self.log, 20)}"
+                )
             try:
                 if self.command("PING") == "PONG":
                     return
@@ -110,14 +103,8 @@ class RedisServer:
     def stop(self) -> None:
         """Stop it (SIGTERM, then SIGKILL); the port refuses connections afterwards."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT_S)
+        if proc is not None:
+            processes.stop(proc, STOP_TIMEOUT_S)
 
     def close(self) -> None:
         self.stop()
@@ -133,11 +120,6 @@ class RedisServer:
                 _reply(f)
             sock.sendall(_encode(*args))
             return _reply(f)
-
-    def _tail(self, lines: int = 20) -> str:
-        if not self.log.exists():
-            return "(no log)"
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def _encode(*args: str) -> bytes:

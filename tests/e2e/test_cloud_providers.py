@@ -20,21 +20,19 @@ here; the proxy lists the rendered model with provider vertex_ai).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import string
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from llmgw.core import estate, pipeline, render
+from llmgw.core import render
+from llmgw.demo import backends
 
-from . import cloud_fakes, conftest, fakes
+from . import cloud_fakes, conftest, fakes, proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +45,7 @@ MISTRAL_MODEL = "mistral-large-latest"
 GROQ_MODEL = "llama-3.3-70b-versatile"
 SAMBANOVA_MODEL = "DeepSeek-R1"
 FAKES = ("azure", "bedrock", "gemini", "mistral", "groq", "sambanova")
+CLOUD_IDENTITY = ("AWS_", "AZURE_", "GOOGLE_", "GEMINI_")  # what the proxy may not inherit
 
 MANIFESTS = string.Template(
     """\
@@ -151,28 +150,11 @@ spec:
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Gateway:
-    url: str
-    rendered: render.Rendered
-    secrets: dict[str, str]  # (secret/key) -> the dummy value the proxy was given
-    log: Path
-
-
-def secret_value(secret: str, key: str) -> str:
-    return f"dummy-{secret}-{key}"
-
-
 @pytest.fixture(scope="module")
 def clouds() -> Iterator[dict[str, cloud_fakes.CloudFake]]:
-    started: dict[str, cloud_fakes.CloudFake] = {}
-    try:
-        for name in FAKES:
-            started[name] = cloud_fakes.CloudFake(name)
+    started = {name: cloud_fakes.CloudFake(name) for name in FAKES}
+    with fakes.serving(*started.values()):
         yield started
-    finally:
-        for fake in started.values():
-            fake.close()
 
 
 @pytest.fixture(scope="module")
@@ -188,83 +170,41 @@ def rendered(clouds: dict[str, cloud_fakes.CloudFake]) -> render.Rendered:
         groq_model=GROQ_MODEL,
         sambanova_model=SAMBANOVA_MODEL,
     )
-    built = estate.build([doc for doc in yaml.safe_load_all(text) if doc])
-    assert not built.invalid, "\n".join(f"{b.kind} {b.name}: {b.findings}" for b in built.invalid)
-    (gateway,) = built.gateways
-    outcome = pipeline.run(built, gateway)
-    assert not outcome.resolution.findings, outcome.resolution.findings
-    return outcome.rendered
+    return conftest.pipeline_render(text).rendered
 
 
 @pytest.fixture(scope="module")
 def gateway(
     litellm_bin: Path, rendered: render.Rendered, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gateway]:
+) -> Iterator[proxy.Proxy]:
     """One real proxy for the module, with the env a pod of the gateway's Deployment gets."""
-    work = tmp_path_factory.mktemp("litellm-clouds")
-    (work / "config.yaml").write_text(rendered.text)
-    values = {
-        e.name: conftest.MASTER_KEY if e.name == render.MASTER_KEY_ENV else secret_value(e.secret, e.key)
-        for e in rendered.env
-    }
-    assert conftest.secret_env(rendered.text).keys() == values.keys(), "the header lists them all"
-    env = {
+    config = tmp_path_factory.mktemp("litellm-clouds") / "config.yaml"
+    config.write_text(rendered.text)
+    with proxy.Proxy(
+        litellm_bin,
+        config,
+        {
+            **proxy.pod_secrets(rendered.text, rendered.env),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "HF_HUB_OFFLINE": "1",
+        },
         # Nothing of this machine's cloud identity: only what the render hands the proxy.
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_", "GOOGLE_", "GEMINI_"))},
-        **values,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "HF_HUB_OFFLINE": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    port = conftest._free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = work / "litellm.log"
-    command = [
-        str(litellm_bin),
-        "--config",
-        str(work / "config.yaml"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=work
-        )
-        try:
-            conftest._wait_live(proc, url, log_path)
-            secrets = {f"{e.secret}/{e.key}": values[e.name] for e in rendered.env}
-            yield Gateway(url=url, rendered=rendered, secrets=secrets, log=log_path)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+        inherit={k: v for k, v in os.environ.items() if not k.startswith(CLOUD_IDENTITY)},
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def client(gateway: Gateway) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=gateway.url,
-        headers={"Authorization": f"Bearer {conftest.MASTER_KEY}"},
-        timeout=30.0,
-        trust_env=False,
-    ) as c:
+def client(gateway: proxy.Proxy) -> Iterator[httpx.Client]:
+    with gateway.client() as c:
         yield c
 
 
 @pytest.fixture(autouse=True)
 def clean(clouds: dict[str, cloud_fakes.CloudFake]) -> Iterator[None]:
-    for fake in clouds.values():
-        fake.reset()
-    yield
-    for fake in clouds.values():
-        fake.reset()
+    """Every test starts and ends with healthy fakes that have received nothing."""
+    with fakes.fresh(clouds.values()):
+        yield
 
 
 def chat(client: httpx.Client, model: str, **extra: Any) -> httpx.Response:
@@ -274,13 +214,13 @@ def chat(client: httpx.Client, model: str, **extra: Any) -> httpx.Response:
     )
 
 
-def answer(response: httpx.Response, gateway: Gateway) -> str:
-    assert response.status_code == 200, f"{response.text}\n{conftest._tail(gateway.log)}"
+def answer(response: httpx.Response, gateway: proxy.Proxy) -> str:
+    assert response.status_code == 200, f"{response.text}\n{gateway.tail()}"
     return str(response.json()["choices"][0]["message"]["content"])
 
 
 def asked(clouds: dict[str, cloud_fakes.CloudFake]) -> dict[str, int]:
-    return {name: n for name, fake in clouds.items() if (n := len(fake.calls()))}
+    return {name: n for name, fake in clouds.items() if (n := len(fake.received()))}
 
 
 # -- the proxy loads every type --------------------------------------------------------------------
@@ -308,59 +248,59 @@ def test_the_proxy_loads_every_rendered_model_with_its_provider(client: httpx.Cl
 
 
 def test_azure_chat_goes_to_the_deployment_with_the_api_version_and_key(
-    client: httpx.Client, gateway: Gateway, clouds: dict[str, cloud_fakes.CloudFake]
+    client: httpx.Client, gateway: proxy.Proxy, clouds: dict[str, cloud_fakes.CloudFake]
 ) -> None:
-    assert answer(chat(client, "gpt-4o"), gateway) == fakes.answer_text("azure", AZURE_CHAT)
-    (call,) = clouds["azure"].calls()
-    assert call.wire == "azure-chat"
+    assert answer(chat(client, "gpt-4o"), gateway) == backends.answer_text("azure", AZURE_CHAT)
+    (call,) = clouds["azure"].received()
+    assert call.api == "azure-chat"
     assert call.path == f"/openai/deployments/{AZURE_CHAT}/chat/completions"
     assert call.query["api-version"] == [API_VERSION]
-    assert call.headers["api-key"] == gateway.secrets["azure-openai/api-key"]
+    assert call.headers["api-key"] == proxy.dummy("azure-openai", "api-key")
     assert call.body["messages"] == [{"role": "user", "content": "Say hello."}]
     assert asked(clouds) == {"azure": 1}
 
 
 def test_an_embedding_model_answers_on_v1_embeddings(
-    client: httpx.Client, gateway: Gateway, clouds: dict[str, cloud_fakes.CloudFake]
+    client: httpx.Client, gateway: proxy.Proxy, clouds: dict[str, cloud_fakes.CloudFake]
 ) -> None:
     response = client.post(
         "/v1/embeddings", json={"model": "text-embedding-3-large", "input": ["hello", "world"]}
     )
-    assert response.status_code == 200, f"{response.text}\n{conftest._tail(gateway.log)}"
+    assert response.status_code == 200, f"{response.text}\n{gateway.tail()}"
     data = response.json()["data"]
     assert [d["index"] for d in data] == [0, 1]
     assert all(d["embedding"] == pytest.approx(list(cloud_fakes.EMBEDDING)) for d in data)
-    (call,) = clouds["azure"].calls()
-    assert call.wire == "azure-embeddings"
+    (call,) = clouds["azure"].received()
+    assert call.api == "azure-embeddings"
     assert call.path == f"/openai/deployments/{AZURE_EMBED}/embeddings"
     assert call.query["api-version"] == [API_VERSION]
     assert call.body["input"] == ["hello", "world"]
-    assert call.headers["api-key"] == gateway.secrets["azure-openai/api-key"]
+    assert call.headers["api-key"] == proxy.dummy("azure-openai", "api-key")
 
 
 def test_bedrock_converse_is_signed_with_the_secrets_keys_at_the_runtime_endpoint(
-    client: httpx.Client, gateway: Gateway, clouds: dict[str, cloud_fakes.CloudFake]
+    client: httpx.Client, gateway: proxy.Proxy, clouds: dict[str, cloud_fakes.CloudFake]
 ) -> None:
-    assert answer(chat(client, "claude-bedrock"), gateway) == fakes.answer_text("bedrock", BEDROCK_MODEL)
-    (call,) = clouds["bedrock"].calls()
-    assert call.wire == "bedrock-converse"
+    assert answer(chat(client, "claude-bedrock"), gateway) == backends.answer_text("bedrock", BEDROCK_MODEL)
+    (call,) = clouds["bedrock"].received()
+    assert call.api == "bedrock-converse"
     assert call.path == f"/model/{BEDROCK_MODEL}/converse"
     authorization = call.headers["authorization"]
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=")
     key_id, _date, region, service, _ = authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-    assert (key_id, region, service) == (gateway.secrets["aws-bedrock/access-key-id"], "us-east-1", "bedrock")
-    assert call.headers["x-amz-security-token"] == gateway.secrets["aws-bedrock/session-token"]
+    assert (key_id, region, service) == (proxy.dummy("aws-bedrock", "access-key-id"), "us-east-1", "bedrock")
+    assert call.headers["x-amz-security-token"] == proxy.dummy("aws-bedrock", "session-token")
     assert call.body["messages"] == [{"role": "user", "content": [{"text": "Say hello."}]}]
 
 
 def test_gemini_generate_content_at_the_api_base_with_the_key(
-    client: httpx.Client, gateway: Gateway, clouds: dict[str, cloud_fakes.CloudFake]
+    client: httpx.Client, gateway: proxy.Proxy, clouds: dict[str, cloud_fakes.CloudFake]
 ) -> None:
-    assert answer(chat(client, "gemini-flash"), gateway) == fakes.answer_text("gemini", GEMINI_MODEL)
-    (call,) = clouds["gemini"].calls()
-    assert call.wire == "gemini"
+    assert answer(chat(client, "gemini-flash"), gateway) == backends.answer_text("gemini", GEMINI_MODEL)
+    (call,) = clouds["gemini"].received()
+    assert call.api == "gemini"
     assert call.path == f"/v1beta/models/{GEMINI_MODEL}:generateContent"
-    assert call.headers["x-goog-api-key"] == gateway.secrets["gemini/api-key"]
+    assert call.headers["x-goog-api-key"] == proxy.dummy("gemini", "api-key")
     assert call.body["contents"] == [{"role": "user", "parts": [{"text": "Say hello."}]}]
 
 
@@ -380,7 +320,7 @@ def test_gemini_generate_content_at_the_api_base_with_the_key(
 )
 def test_openai_style_clouds_at_the_api_base_with_the_key(
     client: httpx.Client,
-    gateway: Gateway,
+    gateway: proxy.Proxy,
     clouds: dict[str, cloud_fakes.CloudFake],
     model: str,
     fake: str,
@@ -388,10 +328,10 @@ def test_openai_style_clouds_at_the_api_base_with_the_key(
     backend: str,
     path: str,
 ) -> None:
-    assert answer(chat(client, model), gateway) == fakes.answer_text(fake, backend)
-    (call,) = clouds[fake].calls()
-    assert (call.wire, call.path, call.model) == (wire, path, backend)
-    assert call.headers["authorization"] == f"Bearer {gateway.secrets[f'{fake}/api-key']}"
+    assert answer(chat(client, model), gateway) == backends.answer_text(fake, backend)
+    (call,) = clouds[fake].received()
+    assert (call.api, call.path, call.model) == (wire, path, backend)
+    assert call.headers["authorization"] == f"Bearer {proxy.dummy(fake, 'api-key')}"
     assert asked(clouds) == {fake: 1}
 
 
@@ -399,14 +339,14 @@ def test_openai_style_clouds_at_the_api_base_with_the_key(
 
 
 def test_a_failing_azure_deployment_falls_back_to_bedrock(
-    client: httpx.Client, gateway: Gateway, clouds: dict[str, cloud_fakes.CloudFake]
+    client: httpx.Client, gateway: proxy.Proxy, clouds: dict[str, cloud_fakes.CloudFake]
 ) -> None:
     clouds["azure"].failing = True
     response = chat(client, "gpt-4o")
 
-    assert answer(response, gateway) == fakes.answer_text("bedrock", BEDROCK_MODEL)
+    assert answer(response, gateway) == backends.answer_text("bedrock", BEDROCK_MODEL)
     assert response.headers["x-litellm-attempted-fallbacks"] == "1"
     assert response.headers["x-litellm-model-id"] == "e2e/bedrock/claude-bedrock"
-    assert [c.wire for c in clouds["azure"].calls()] == ["azure-chat"]  # numRetries: 0
-    assert [c.wire for c in clouds["bedrock"].calls()] == ["bedrock-converse"]
+    assert [c.api for c in clouds["azure"].received()] == ["azure-chat"]  # numRetries: 0
+    assert [c.api for c in clouds["bedrock"].received()] == ["bedrock-converse"]
     assert asked(clouds).keys() == {"azure", "bedrock"}

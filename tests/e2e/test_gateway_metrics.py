@@ -29,28 +29,24 @@ without it the proxy exits at start-up, and this module says so instead of start
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 import re
 import secrets
 import string
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import yaml
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from llmgw.core import estate, pipeline, render
+from llmgw.core import render
+from llmgw.demo import backends
 
-from . import conftest, fakes
+from . import conftest, fakes, processes, proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +58,7 @@ NAMESPACE, GATEWAY = "e2e-metrics", "metrics"
 OK_MODELS = ("fake-ok",)
 BAD_MODELS = ("fake-bad-a", "fake-bad-b", "fake-bad-c")
 TOKEN_HEADER = "X-Llmgw-Callback-Token"
+SINK_PATH = "/logs"
 METRICS_WAIT_S = 10.0
 
 # chat-ok answers; chat-bad fails and falls back to chat-ok (a served fallback);
@@ -120,99 +117,44 @@ spec: {model: chat-worse, fallbacks: [chat-bad-alone]}
 # -- the callback's endpoint ----------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Posted:
-    path: str
-    headers: dict[str, str]  # lower-case names
-    body: Any
+class Sink(backends.Fake):
+    """An HTTP endpoint on loopback that keeps every POST it receives (`received()`)."""
 
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/{path:.*}", self._post)
 
-class Sink:
-    """An HTTP endpoint on loopback that keeps every POST it receives."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._posted: list[Posted] = []
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    body = json.loads(raw or b"null")
-                except ValueError:
-                    body = raw.decode(errors="replace")
-                with sink._lock:
-                    sink._posted.append(
-                        Posted(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="callback-sink", daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/logs"
-
-    def posted(self) -> list[Posted]:
-        with self._lock:
-            return list(self._posted)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    async def _post(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = raw.decode(errors="replace")
+        self.record(request, body, "post", "")
+        return web.json_response({})
 
 
 # -- the gateway: manifests -> llmgw's pipeline -> a real proxy ------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Gateway:
-    url: str
-    rendered: render.Rendered
-    spec_env: dict[str, str]  # the plain `value:` entries of spec.env
-    log: Path
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, backends.FakeBackend]]:
+    """ "ok" answers; "bad" answers 500 to every model it serves, for the whole module."""
+    started = {"ok": backends.FakeBackend("ok", OK_MODELS), "bad": backends.FakeBackend("bad", BAD_MODELS)}
+    started["bad"].failing = True
+    with fakes.serving(*started.values()):
+        yield started
 
 
 @pytest.fixture(scope="module")
-def ok_backend() -> Iterator[fakes.FakeBackend]:
-    fake = fakes.FakeBackend("ok", OK_MODELS)
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
-@pytest.fixture(scope="module")
-def bad_backend() -> Iterator[fakes.FakeBackend]:
-    fake = fakes.FakeBackend("bad", BAD_MODELS)
-    fake.failing = True  # for the whole module: every model it serves answers 500
-    try:
-        yield fake
-    finally:
-        fake.close()
+def ok_backend(servers: dict[str, backends.FakeBackend]) -> backends.FakeBackend:
+    return servers["ok"]
 
 
 @pytest.fixture(scope="module")
 def sink() -> Iterator[Sink]:
-    s = Sink()
-    try:
+    s = Sink("callback-sink")
+    with fakes.serving(s):
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="module")
@@ -222,24 +164,20 @@ def token() -> str:
 
 @pytest.fixture(scope="module")
 def rendered(
-    ok_backend: fakes.FakeBackend, bad_backend: fakes.FakeBackend, sink: Sink, token: str
+    servers: dict[str, backends.FakeBackend], sink: Sink, token: str
 ) -> tuple[render.Rendered, dict[str, str]]:
     """The gateway's config as the operator renders it, and its spec.env's plain values."""
     text = MANIFESTS.substitute(
         gateway=GATEWAY,
         namespace=NAMESPACE,
-        sink_url=sink.url,
+        sink_url=f"{sink.url}{SINK_PATH}",
         token=token,
         token_header=TOKEN_HEADER,
-        ok_url=ok_backend.url,
-        bad_url=bad_backend.url,
+        ok_url=servers["ok"].url,
+        bad_url=servers["bad"].url,
     )
-    built = estate.build([doc for doc in yaml.safe_load_all(text) if doc])
-    assert not built.invalid, "\n".join(f"{b.kind} {b.name}: {b.findings}" for b in built.invalid)
-    (gateway,) = built.gateways
-    outcome = pipeline.run(built, gateway)
-    assert not outcome.resolution.findings, outcome.resolution.findings
-    spec_env = {e.name: e.value for e in gateway.spec.env if e.value is not None}
+    outcome = conftest.pipeline_render(text)
+    spec_env = {e.name: e.value for e in outcome.resolution.gateway.spec.env if e.value is not None}
     assert spec_env.keys() == {"GENERIC_LOGGER_ENDPOINT", "CALLBACK_TOKEN", "DEFAULT_BATCH_SIZE"}
     return outcome.rendered, spec_env
 
@@ -257,9 +195,7 @@ def prometheus_client_in_proxy(litellm_bin: Path) -> None:
             "needs it (the gateway image has it, from litellm's proxy-runtime extra); install it "
             f"with `{python} -m pip install 'prometheus-client>=0.20,<1.0'`"
         )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {hint}", pytrace=False)
-        pytest.skip(hint)
+        processes.missing(hint)
 
 
 @pytest.fixture(scope="module")
@@ -268,68 +204,22 @@ def gateway(
     prometheus_client_in_proxy: None,
     rendered: tuple[render.Rendered, dict[str, str]],
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Gateway]:
-    """One real proxy for the module, with the env a pod of the gateway's Deployment gets."""
+) -> Iterator[proxy.Proxy]:
+    """One real proxy for the module, with the env a pod of the gateway's Deployment gets:
+    the Secrets the render lists (the master key among them), as the Deployment's
+    secretKeyRefs, and the plain values of spec.env."""
     config, spec_env = rendered
-    work = tmp_path_factory.mktemp("litellm-metrics")
-    (work / "config.yaml").write_text(config.text)
-    # The Secrets the render lists (the master key among them), as the Deployment's secretKeyRefs.
-    secret_values = {
-        e.name: conftest.MASTER_KEY if e.name == "LITELLM_MASTER_KEY" else f"dummy-{e.secret}-{e.key}"
-        for e in config.env
-    }
-    assert "LITELLM_MASTER_KEY" in secret_values
-    assert conftest.secret_env(config.text).keys() == secret_values.keys(), "the header lists them all"
-    env = {
-        **os.environ,
-        **secret_values,
-        **spec_env,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "HF_HUB_OFFLINE": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    port = conftest._free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = work / "litellm.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(litellm_bin),
-                "--config",
-                str(work / "config.yaml"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=work,
-        )
-        try:
-            conftest._wait_live(proc, url, log_path)
-            yield Gateway(url=url, rendered=config, spec_env=spec_env, log=log_path)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    path = tmp_path_factory.mktemp("litellm-metrics") / "config.yaml"
+    path.write_text(config.text)
+    variables = {**proxy.pod_secrets(config.text, config.env), **spec_env, "HF_HUB_OFFLINE": "1"}
+    with proxy.Proxy(litellm_bin, path, variables) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def client(gateway: Gateway) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=gateway.url,
-        headers={"Authorization": f"Bearer {conftest.MASTER_KEY}"},
-        timeout=30.0,
-        trust_env=False,
-        follow_redirects=True,  # /metrics answers 307 -> /metrics/ (a mounted ASGI app)
-    ) as c:
+def client(gateway: proxy.Proxy) -> Iterator[httpx.Client]:
+    # /metrics answers 307 -> /metrics/ (a mounted ASGI app).
+    with gateway.client(follow_redirects=True) as c:
         yield c
 
 
@@ -355,7 +245,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for lbl, v in samples.get(name, ()) if all(lbl.get(k) == x for k, x in labels.items()))
 
 
-def until(client: httpx.Client, ready: Callable[[Samples], bool], what: str, gateway: Gateway) -> Samples:
+def until(client: httpx.Client, ready: Callable[[Samples], bool], what: str, gateway: proxy.Proxy) -> Samples:
     """Scrape until `ready`: LiteLLM's callbacks update the metrics after it has answered."""
     deadline = time.monotonic() + METRICS_WAIT_S
     while True:
@@ -365,7 +255,7 @@ def until(client: httpx.Client, ready: Callable[[Samples], bool], what: str, gat
         if time.monotonic() > deadline:
             pytest.fail(
                 f"/metrics did not show {what} within {METRICS_WAIT_S:.0f} s; "
-                f"the proxy's log:\n{conftest._tail(gateway.log)}",
+                f"the proxy's log:\n{gateway.tail()}",
                 pytrace=False,
             )
         time.sleep(0.1)
@@ -402,14 +292,16 @@ def grouped_by(expr: str) -> set[str]:
 # -- the tests -----------------------------------------------------------------------------
 
 
-def test_metrics_enabled_renders_the_prometheus_callback_next_to_the_users(gateway: Gateway) -> None:
-    settings = gateway.rendered.config["litellm_settings"]
+def test_metrics_enabled_renders_the_prometheus_callback_next_to_the_users(
+    rendered: tuple[render.Rendered, dict[str, str]],
+) -> None:
+    settings = rendered[0].config["litellm_settings"]
     assert "prometheus" in settings["callbacks"]
     assert "generic_api" in settings["callbacks"], "the gateway's own callbacks must be kept"
 
 
 def test_a_request_is_counted_for_its_model(
-    client: httpx.Client, gateway: Gateway, ok_backend: fakes.FakeBackend
+    client: httpx.Client, gateway: proxy.Proxy, ok_backend: backends.FakeBackend
 ) -> None:
     before = scrape(client)
     requests = "litellm_proxy_total_requests_metric_total"
@@ -421,7 +313,7 @@ def test_a_request_is_counted_for_its_model(
 
     response = chat(client, "chat-ok")
     assert response.status_code == 200, response.text
-    assert response.json()["choices"][0]["message"]["content"] == fakes.answer_text("ok", "fake-ok")
+    assert response.json()["choices"][0]["message"]["content"] == backends.answer_text("ok", "fake-ok")
     assert ok_backend.counts()["fake-ok"] == asked + 1
 
     after = until(
@@ -438,7 +330,7 @@ def test_a_request_is_counted_for_its_model(
     assert total(after, "litellm_request_total_latency_metric_count", model_group="chat-ok") == latency + 1
 
 
-def test_every_metric_the_dashboard_uses_is_exposed(client: httpx.Client, gateway: Gateway) -> None:
+def test_every_metric_the_dashboard_uses_is_exposed(client: httpx.Client, gateway: proxy.Proxy) -> None:
     # A success, a fallback that answered, a fallback that failed too.
     assert chat(client, "chat-ok").status_code == 200
     served = chat(client, "chat-bad")
@@ -479,38 +371,42 @@ def test_every_metric_the_dashboard_uses_is_exposed(client: httpx.Client, gatewa
             assert not missing, f"panel {panel!r}: {name} has no labels {missing} (has {sorted(labels)})"
 
 
-def test_metrics_answer_a_scraper_without_credentials(gateway: Gateway) -> None:
+def test_metrics_answer_a_scraper_without_credentials(gateway: proxy.Proxy) -> None:
     """The pods carry prometheus.io scrape annotations, and such a scrape sends no key."""
-    with httpx.Client(
-        base_url=gateway.url, trust_env=False, timeout=10.0, follow_redirects=True
-    ) as anonymous:
+    with gateway.client(key=None, timeout=10.0, follow_redirects=True) as anonymous:
         response = anonymous.get("/metrics")
     assert response.status_code == 200, response.text[:300]
     assert "litellm_proxy_total_requests_metric" in response.text
 
 
 def test_a_callback_reads_its_credential_from_spec_env(
-    client: httpx.Client, gateway: Gateway, sink: Sink, token: str
+    client: httpx.Client,
+    gateway: proxy.Proxy,
+    rendered: tuple[render.Rendered, dict[str, str]],
+    sink: Sink,
+    token: str,
 ) -> None:
     # The config names the variable; its value is in the pod's environment only.
-    settings = gateway.rendered.config["litellm_settings"]
+    config, spec_env = rendered
+    settings = config.config["litellm_settings"]
     assert settings["generic_logger_headers"] == {TOKEN_HEADER: "os.environ/CALLBACK_TOKEN"}
-    assert token not in gateway.rendered.text
-    assert gateway.spec_env["CALLBACK_TOKEN"] == token
+    assert token not in config.text
+    assert spec_env["CALLBACK_TOKEN"] == token
+    assert gateway.variables["CALLBACK_TOKEN"] == token
 
-    seen = len(sink.posted())
+    seen = len(sink.received())
     response = chat(client, "chat-ok")
     assert response.status_code == 200, response.text
     deadline = time.monotonic() + METRICS_WAIT_S
-    while not (new := sink.posted()[seen:]):
+    while not (new := sink.received()[seen:]):
         if time.monotonic() > deadline:
             pytest.fail(
-                f"the callback posted nothing to {sink.url}; the proxy's log:\n{conftest._tail(gateway.log)}",
+                f"the callback posted nothing to {sink.url}; the proxy's log:\n{gateway.tail()}",
                 pytrace=False,
             )
         time.sleep(0.05)
     for posted in new:
-        assert posted.path == "/logs"
+        assert posted.path == SINK_PATH
         assert posted.headers.get(TOKEN_HEADER.lower()) == token
     logged = [entry for posted in new for entry in posted.body]
     assert any(entry.get("model_group") == "chat-ok" for entry in logged), logged

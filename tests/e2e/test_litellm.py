@@ -15,7 +15,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from . import conftest, fakes
+from llmgw.demo import backends
+
+from . import conftest, fakes, proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -26,13 +28,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(autouse=True)
-def clean(backends: dict[str, fakes.FakeBackend]) -> Iterator[None]:
+def clean(servers: dict[str, backends.FakeBackend]) -> Iterator[None]:
     """Every test starts and ends with healthy fakes that have received nothing."""
-    for fake in backends.values():
-        fake.reset()
-    yield
-    for fake in backends.values():
-        fake.reset()
+    with fakes.fresh(servers.values()):
+        yield
 
 
 def chat(
@@ -50,9 +49,9 @@ def answer(response: httpx.Response) -> str:
     return str(response.json()["choices"][0]["message"]["content"])
 
 
-def asked(backends: dict[str, fakes.FakeBackend]) -> dict[str, int]:
+def asked(servers: dict[str, backends.FakeBackend]) -> dict[str, int]:
     """Chat requests each fake received, by fake name (zeros left out)."""
-    return {name: n for name, fake in backends.items() if (n := fake.counts().total())}
+    return {name: n for name, fake in servers.items() if (n := fake.counts().total())}
 
 
 def test_the_proxy_serves_every_rendered_model_and_alias(client: httpx.Client) -> None:
@@ -67,101 +66,105 @@ def test_the_proxy_serves_every_rendered_model_and_alias(client: httpx.Client) -
     ]
 
 
-def test_vllm_model_is_answered_by_vllm(client: httpx.Client, backends: dict[str, fakes.FakeBackend]) -> None:
+def test_vllm_model_is_answered_by_vllm(
+    client: httpx.Client, servers: dict[str, backends.FakeBackend]
+) -> None:
     response = chat(client, "llama-3.1-8b")
 
-    assert answer(response) == fakes.answer_text("vllm", VLLM_MODEL)
-    assert backends["vllm"].counts() == {VLLM_MODEL: 1}
-    assert asked(backends) == {"vllm": 1}
+    assert answer(response) == backends.answer_text("vllm", VLLM_MODEL)
+    assert servers["vllm"].counts() == {VLLM_MODEL: 1}
+    assert asked(servers) == {"vllm": 1}
     # The deployment id is the renderer's model_info.id: namespace/provider/model.
     assert response.headers["x-litellm-model-id"] == "e2e/fake-vllm/llama-3.1-8b"
     # The renderer appended /v1 to the bare URL; the fake answered on /v1/chat/completions.
-    assert [r.api for r in backends["vllm"].received()] == ["openai"]
+    assert [r.api for r in servers["vllm"].received()] == ["openai"]
 
 
 def test_failing_vllm_falls_back_to_ollama(
-    client: httpx.Client, backends: dict[str, fakes.FakeBackend]
+    client: httpx.Client, servers: dict[str, backends.FakeBackend]
 ) -> None:
-    with backends["vllm"].failing_now():
+    with servers["vllm"].failing_now():
         response = chat(client, "llama-3.1-8b")
 
-    assert answer(response) == fakes.answer_text("ollama", OLLAMA_MODEL)
+    assert answer(response) == backends.answer_text("ollama", OLLAMA_MODEL)
     # numRetries: 0 on the gateway: one attempt at vLLM, then the FallbackChain's next model.
-    assert backends["vllm"].counts() == {VLLM_MODEL: 1}
-    assert backends["ollama"].counts() == {OLLAMA_MODEL: 1}
-    assert asked(backends) == {"vllm": 1, "ollama": 1}
+    assert servers["vllm"].counts() == {VLLM_MODEL: 1}
+    assert servers["ollama"].counts() == {OLLAMA_MODEL: 1}
+    assert asked(servers) == {"vllm": 1, "ollama": 1}
     assert response.headers["x-litellm-attempted-fallbacks"] == "1"
     assert response.headers["x-litellm-model-id"] == "e2e/fake-ollama/llama-3.2-3b"
 
     # Healthy again, vLLM serves the next request: a failure leaves no lasting cooldown
     # on a model group of one deployment.
-    assert answer(chat(client, "llama-3.1-8b")) == fakes.answer_text("vllm", VLLM_MODEL)
-    assert backends["vllm"].counts() == {VLLM_MODEL: 2}
+    assert answer(chat(client, "llama-3.1-8b")) == backends.answer_text("vllm", VLLM_MODEL)
+    assert servers["vllm"].counts() == {VLLM_MODEL: 2}
 
 
-def test_alias_is_answered_by_its_model(client: httpx.Client, backends: dict[str, fakes.FakeBackend]) -> None:
-    assert answer(chat(client, "llama")) == fakes.answer_text("vllm", VLLM_MODEL)
-    assert asked(backends) == {"vllm": 1}
+def test_alias_is_answered_by_its_model(
+    client: httpx.Client, servers: dict[str, backends.FakeBackend]
+) -> None:
+    assert answer(chat(client, "llama")) == backends.answer_text("vllm", VLLM_MODEL)
+    assert asked(servers) == {"vllm": 1}
 
 
 def test_failure_without_fallback_is_reported_at_once(
-    client: httpx.Client, backends: dict[str, fakes.FakeBackend]
+    client: httpx.Client, servers: dict[str, backends.FakeBackend]
 ) -> None:
     started = time.monotonic()
-    with backends["vllm"].failing_now():
+    with servers["vllm"].failing_now():
         response = chat(client, "llama-3.1-8b", disable_fallbacks=True)
     elapsed = time.monotonic() - started
 
     assert response.status_code == 500, response.text
     assert "vllm is failing on purpose" in response.json()["error"]["message"]
-    assert asked(backends) == {"vllm": 1}
+    assert asked(servers) == {"vllm": 1}
     # Seconds, not the ~24 s of tokenizer downloads retried without network
     # (the e2e gateway sets litellmSettings.disable_hf_tokenizer_download).
     assert elapsed < 10, f"{elapsed:.1f} s"
 
 
 def test_alias_follows_its_models_fallback_chain(
-    client: httpx.Client, backends: dict[str, fakes.FakeBackend]
+    client: httpx.Client, servers: dict[str, backends.FakeBackend]
 ) -> None:
-    with backends["vllm"].failing_now():
+    with servers["vllm"].failing_now():
         response = chat(client, "llama")
 
-    assert answer(response) == fakes.answer_text("ollama", OLLAMA_MODEL)
-    assert asked(backends) == {"vllm": 1, "ollama": 1}
+    assert answer(response) == backends.answer_text("ollama", OLLAMA_MODEL)
+    assert asked(servers) == {"vllm": 1, "ollama": 1}
 
 
 def test_ollama_model_is_answered_by_ollama(
-    client: httpx.Client, backends: dict[str, fakes.FakeBackend]
+    client: httpx.Client, servers: dict[str, backends.FakeBackend]
 ) -> None:
-    assert answer(chat(client, "llama-3.2-3b")) == fakes.answer_text("ollama", OLLAMA_MODEL)
-    assert asked(backends) == {"ollama": 1}
+    assert answer(chat(client, "llama-3.2-3b")) == backends.answer_text("ollama", OLLAMA_MODEL)
+    assert asked(servers) == {"ollama": 1}
     # ollama_chat/ speaks Ollama's own API at the server root, not the OpenAI one.
-    (received,) = backends["ollama"].received()
+    (received,) = servers["ollama"].received()
     assert received.api == "ollama"
     assert received.body["stream"] is False
 
 
 def test_llamacpp_model_without_api_key_uses_the_placeholder(
-    client: httpx.Client, backends: dict[str, fakes.FakeBackend]
+    client: httpx.Client, servers: dict[str, backends.FakeBackend]
 ) -> None:
-    assert answer(chat(client, "phi-3-mini")) == fakes.answer_text("llamacpp", LLAMACPP_MODEL)
-    (received,) = backends["llamacpp"].received()
+    assert answer(chat(client, "phi-3-mini")) == backends.answer_text("llamacpp", LLAMACPP_MODEL)
+    (received,) = servers["llamacpp"].received()
     assert received.authorization == "Bearer no-key"
 
 
 def test_api_key_from_a_secret_reaches_the_backend(
-    client: httpx.Client, gateway: conftest.Gateway, backends: dict[str, fakes.FakeBackend]
+    client: httpx.Client, gateway: proxy.Proxy, servers: dict[str, backends.FakeBackend]
 ) -> None:
     # The header of the rendered config names the variable; the fixture gave it a dummy value.
-    (key,) = [value for var, value in gateway.env.items() if var != "LITELLM_MASTER_KEY"]
-    assert answer(chat(client, "mistral-7b")) == fakes.answer_text("tgi", TGI_MODEL)
-    (received,) = backends["tgi"].received()
+    (key,) = [value for var, value in gateway.variables.items() if var != "LITELLM_MASTER_KEY"]
+    assert answer(chat(client, "mistral-7b")) == backends.answer_text("tgi", TGI_MODEL)
+    (received,) = servers["tgi"].received()
     assert received.authorization == f"Bearer {key}"
     # The URL already ended in /v1, and the renderer did not add another.
     assert received.api == "openai"
 
 
-def test_wrong_master_key_is_refused(client: httpx.Client, backends: dict[str, fakes.FakeBackend]) -> None:
+def test_wrong_master_key_is_refused(client: httpx.Client, servers: dict[str, backends.FakeBackend]) -> None:
     response = chat(client, "llama-3.1-8b", headers={"Authorization": "Bearer sk-wrong"})
 
     # Not 401: a key that is not the master key is looked up as a virtual key in
@@ -169,11 +172,11 @@ def test_wrong_master_key_is_refused(client: httpx.Client, backends: dict[str, f
     # user_api_key_auth.py: `prisma_client is None` -> ProxyException code 400).
     assert response.status_code == 400, response.text
     assert response.json()["error"]["type"] == "no_db_connection"
-    assert asked(backends) == {}
+    assert asked(servers) == {}
 
 
-def test_missing_key_is_refused(gateway: conftest.Gateway, backends: dict[str, fakes.FakeBackend]) -> None:
-    with httpx.Client(base_url=gateway.url, trust_env=False, timeout=30.0) as anonymous:
+def test_missing_key_is_refused(gateway: proxy.Proxy, servers: dict[str, backends.FakeBackend]) -> None:
+    with gateway.client(key=None) as anonymous:
         response = chat(anonymous, "llama-3.1-8b")
 
     # LiteLLM raises "No api key passed in."; auth_exception_handler._as_proxy_exception
@@ -181,19 +184,19 @@ def test_missing_key_is_refused(gateway: conftest.Gateway, backends: dict[str, f
     # `litellm[proxy]` from PyPI does not: here the import fails and the answer is 500.
     # Either way the request is refused and reaches no backend.
     assert response.status_code in (401, 500), response.text
-    assert asked(backends) == {}
+    assert asked(servers) == {}
 
 
-def test_unknown_model_is_refused(client: httpx.Client, backends: dict[str, fakes.FakeBackend]) -> None:
+def test_unknown_model_is_refused(client: httpx.Client, servers: dict[str, backends.FakeBackend]) -> None:
     response = chat(client, "mistral-7b-instruct")
 
     assert response.status_code == 400, response.text
     assert "Invalid model name" in response.json()["error"]["message"]
-    assert asked(backends) == {}
+    assert asked(servers) == {}
 
 
 @pytest.mark.parametrize("path", ["/health/liveliness", "/health/readiness"])
-def test_health_endpoints_need_no_key(gateway: conftest.Gateway, path: str) -> None:
+def test_health_endpoints_need_no_key(gateway: proxy.Proxy, path: str) -> None:
     # The gateway Deployment's probes carry no key.
-    with httpx.Client(base_url=gateway.url, trust_env=False, timeout=10.0) as anonymous:
+    with gateway.client(key=None, timeout=10.0) as anonymous:
         assert anonymous.get(path).status_code == 200

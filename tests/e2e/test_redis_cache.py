@@ -38,12 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import secrets
 import string
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -55,10 +52,11 @@ import pytest
 from llmgw import manifests
 from llmgw.core import estate, pipeline, render
 from llmgw.core.backends import Backends
+from llmgw.demo import backends
 from llmgw.probes import prober
 from llmgw.probes import redis as redis_probe
 
-from . import conftest, fakes, redis_server
+from . import conftest, fakes, proxy, redis_server
 from .redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
@@ -121,16 +119,14 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def backend() -> Iterator[fakes.FakeBackend]:
-    fake = fakes.FakeBackend("cache", (BACKEND_MODEL,))
-    try:
+def backend() -> Iterator[backends.FakeBackend]:
+    fake = backends.FakeBackend("cache", (BACKEND_MODEL,))
+    with fakes.serving(fake):
         yield fake
-    finally:
-        fake.close()
 
 
 @pytest.fixture
-def manifest_dir(tmp_path: Path, redis: RedisServer, backend: fakes.FakeBackend) -> Path:
+def manifest_dir(tmp_path: Path, redis: RedisServer, backend: backends.FakeBackend) -> Path:
     folder = tmp_path / "manifests"
     folder.mkdir()
     (folder / "cache.yaml").write_text(
@@ -242,11 +238,7 @@ def operator_render(manifest_dir: Path, w: Watched) -> render.Rendered:
 
 def cli_render(manifest_dir: Path) -> str:
     """`llmgw render`, offline: it cannot probe Redis and assumes the cache is up."""
-    cli = Path(sys.executable).with_name("llmgw")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "llmgw.cli"]
-    done = subprocess.run(
-        [*command, "render", str(manifest_dir)], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = conftest.llmgw_render(manifest_dir)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -254,107 +246,42 @@ def cli_render(manifest_dir: Path) -> str:
 # -- the LiteLLM proxy --------------------------------------------------------------
 
 
-class Proxy:
-    """`litellm --config` on a rendered config, with the env a pod of its Deployment gets."""
-
-    def __init__(
-        self,
-        binary: Path,
-        rendered: render.Rendered,
-        workdir: Path,
-        cluster_secrets: dict[tuple[str, str], str],
-    ) -> None:
-        workdir.mkdir()
-        self.config = workdir / "config.yaml"
-        self.config.write_text(rendered.text)
-        self.log = workdir / "litellm.log"
-        # Each variable the render lists, from the Secret key it names (the Deployment's secretKeyRef).
-        assert conftest.secret_env(rendered.text).keys() == {e.name for e in rendered.env}
-        self.env = {
-            **os.environ,
-            **{e.name: cluster_secrets[(e.secret, e.key)] for e in rendered.env},
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            "HF_HUB_OFFLINE": "1",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-        }
-        self.binary = binary
-        self.workdir = workdir
-        self.port = redis_server.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start it and wait until it is live (blocking: run it in a thread)."""
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(self.binary),
-                    "--config",
-                    str(self.config),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                ],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-            )
-        conftest._wait_live(self.proc, self.url, self.log)
-
-    def chat(self, content: str) -> httpx.Response:
-        with httpx.Client(
-            base_url=self.url,
-            headers={"Authorization": f"Bearer {conftest.MASTER_KEY}"},
-            timeout=30.0,
-            trust_env=False,
-        ) as client:
-            response = client.post(
-                "/v1/chat/completions",
-                json={"model": MODEL, "messages": [{"role": "user", "content": content}]},
-            )
-        assert response.status_code == 200, f"{response.status_code} {response.text}\n{self.tail()}"
-        assert response.json()["choices"][0]["message"]["content"] == fakes.answer_text(
-            "cache", BACKEND_MODEL
+def chat(gateway: proxy.Proxy, content: str) -> httpx.Response:
+    """Ask the cached model; the answer must be the backend's, from it or from the cache."""
+    with gateway.client() as client:
+        response = client.post(
+            "/v1/chat/completions", json={"model": MODEL, "messages": [{"role": "user", "content": content}]}
         )
-        return response
-
-    def tail(self) -> str:
-        return conftest._tail(self.log)
-
-    def close(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+    assert response.status_code == 200, f"{response.status_code} {response.text}\n{gateway.tail()}"
+    assert response.json()["choices"][0]["message"]["content"] == backends.answer_text("cache", BACKEND_MODEL)
+    return response
 
 
 @pytest.fixture
 def proxies(
     litellm_bin: Path, tmp_path: Path, redis: RedisServer
-) -> Iterator[Callable[[render.Rendered], Proxy]]:
-    """Make proxies (not started); every one is terminated at the end."""
-    made: list[Proxy] = []
-    cluster_secrets = {MASTER_SECRET: conftest.MASTER_KEY, REDIS_SECRET: redis.password}
+) -> Iterator[Callable[[render.Rendered], proxy.Proxy]]:
+    """Make proxies on renders (not started: `start` blocks, run it in a thread), with the env
+    a pod of the gateway's Deployment gets: each variable the render lists, from the Secret key
+    it names (the Deployment's secretKeyRef). Every one is terminated at the end."""
+    made: list[proxy.Proxy] = []
+    assert redis.password is not None
+    cluster_secrets = {MASTER_SECRET: proxy.MASTER_KEY, REDIS_SECRET: redis.password}
 
-    def make(rendered: render.Rendered) -> Proxy:
-        proxy = Proxy(litellm_bin, rendered, tmp_path / f"litellm-{len(made) + 1}", cluster_secrets)
-        made.append(proxy)
-        return proxy
+    def make(rendered: render.Rendered) -> proxy.Proxy:
+        assert proxy.header_secrets(rendered.text).keys() == {e.name for e in rendered.env}
+        workdir = tmp_path / f"litellm-{len(made) + 1}"
+        workdir.mkdir()
+        (workdir / "config.yaml").write_text(rendered.text)
+        variables = {e.name: cluster_secrets[(e.secret, e.key)] for e in rendered.env}
+        made.append(proxy.Proxy(litellm_bin, workdir / "config.yaml", {**variables, "HF_HUB_OFFLINE": "1"}))
+        return made[-1]
 
     try:
         yield make
     finally:
-        for proxy in made:
-            proxy.close()
+        for each in made:
+            each.close()
 
 
 # -- the tests ----------------------------------------------------------------------
@@ -373,7 +300,7 @@ def cache_entries(redis: RedisServer) -> dict[str, int]:
     return {str(k): int(str(redis.command("TTL", str(k)))) for k in keys if CACHE_KEY.fullmatch(str(k))}
 
 
-async def written(redis: RedisServer, count: int, proxy: Proxy) -> dict[str, int]:
+async def written(redis: RedisServer, count: int, gateway: proxy.Proxy) -> dict[str, int]:
     """The cache's entries once there are `count`: LiteLLM writes them in a task of its own
     after it has answered (`create_cache_write_task` in caching/caching_handler.py)."""
     deadline = time.monotonic() + 5.0
@@ -381,7 +308,7 @@ async def written(redis: RedisServer, count: int, proxy: Proxy) -> dict[str, int
         if time.monotonic() > deadline:
             pytest.fail(
                 f"{len(entries)} cache entries in Redis, not {count} (a wrong password?); "
-                f"the proxy's log:\n{proxy.tail()}",
+                f"the proxy's log:\n{gateway.tail()}",
                 pytrace=False,
             )
         await asyncio.sleep(0.05)
@@ -393,8 +320,8 @@ async def test_the_cache_follows_redis(
     watched: Watched,
     manifest_dir: Path,
     redis: RedisServer,
-    backend: fakes.FakeBackend,
-    proxies: Callable[[render.Rendered], Proxy],
+    backend: backends.FakeBackend,
+    proxies: Callable[[render.Rendered], proxy.Proxy],
 ) -> None:
     # -- Redis up: the render has the cache, and LiteLLM caches in Redis -----------
     first = operator_render(manifest_dir, watched)
@@ -408,18 +335,19 @@ async def test_the_cache_follows_redis(
         "password": f"os.environ/{render.REDIS_PASSWORD_ENV}",
     }
     assert f"#   {render.REDIS_PASSWORD_ENV}: Secret redis, key password\n" in first.text
+    assert redis.password is not None
     assert redis.password not in first.text
     # The CLI, which cannot probe, writes the same bytes as the operator with Redis up.
     assert cli_render(manifest_dir) == first.text
 
     one = proxies(first)
     await asyncio.to_thread(one.start)
-    miss = one.chat("What is a cache?")
+    miss = chat(one, "What is a cache?")
     assert backend.counts()[BACKEND_MODEL] == 1
     assert "x-litellm-cache-key" not in miss.headers
     ((key, ttl),) = (await written(redis, 1, one)).items()
     assert TTL_SECONDS - 30 < ttl <= TTL_SECONDS, "the entry lives ttlSeconds"
-    hit = one.chat("What is a cache?")
+    hit = chat(one, "What is a cache?")
     assert backend.counts()[BACKEND_MODEL] == 1, "the second identical request must come from the cache"
     assert hit.headers.get("x-litellm-cache-key") == key
     # Keep what the first proxy wrote across the restart below, as a Redis with persistence would.
@@ -437,7 +365,7 @@ async def test_the_cache_follows_redis(
     assert without.hash != first.hash
     # Until the new pods are ready the old one keeps answering, Redis or not
     # (a new question, so not from its in-memory layer either).
-    one.chat("Still there without Redis?")
+    chat(one, "Still there without Redis?")
     assert backend.counts()[BACKEND_MODEL] == 2
 
     two = proxies(without)
@@ -445,7 +373,7 @@ async def test_the_cache_follows_redis(
     one.close()  # a rolling update: the old pod goes once the new one is up
     before = backend.counts()[BACKEND_MODEL]
     for _ in range(2):
-        assert "x-litellm-cache-key" not in two.chat("What is a cache?").headers
+        assert "x-litellm-cache-key" not in chat(two, "What is a cache?").headers
     assert backend.counts()[BACKEND_MODEL] == before + 2, "without a cache every request reaches the backend"
 
     # -- Redis back: after THRESHOLD good checks the render is the first one again --
@@ -463,13 +391,13 @@ async def test_the_cache_follows_redis(
     before = backend.counts()[BACKEND_MODEL]
     # A new process, so its in-memory layer is empty: this answer comes from Redis,
     # written there by the first proxy (the cache is shared across pods).
-    assert three.chat("What is a cache?").headers.get("x-litellm-cache-key") == key
+    assert chat(three, "What is a cache?").headers.get("x-litellm-cache-key") == key
     assert backend.counts()[BACKEND_MODEL] == before
     # And it caches new answers again.
-    three.chat("Is the cache back?")
+    chat(three, "Is the cache back?")
     assert backend.counts()[BACKEND_MODEL] == before + 1
     await written(redis, 2, three)
-    assert three.chat("Is the cache back?").headers.get("x-litellm-cache-key")
+    assert chat(three, "Is the cache back?").headers.get("x-litellm-cache-key")
     assert backend.counts()[BACKEND_MODEL] == before + 1
 
     # Two flips in all, down and back: no flapping while the proxies started.

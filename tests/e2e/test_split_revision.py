@@ -13,8 +13,6 @@ the first model of the first shard reaches the other. How long the proxy takes t
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,9 @@ import pytest
 import yaml
 
 from llmgw.core import desired, estate, pipeline, render, revisions
+from llmgw.demo import backends
 
-from . import conftest, fakes
+from . import fakes, proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -56,22 +55,19 @@ def backend_id(p: int, i: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def fakes_() -> Iterator[dict[str, fakes.FakeBackend]]:
+def servers() -> Iterator[dict[str, backends.FakeBackend]]:
     started = {
-        "first": fakes.FakeBackend(
-            "first", tuple(backend_id(p, i) for p in range(PROVIDERS - 1) for i in range(PER_PROVIDER))
+        "first": backends.FakeBackend(
+            "first", (backend_id(p, i) for p in range(PROVIDERS - 1) for i in range(PER_PROVIDER))
         ),
-        "last": fakes.FakeBackend("last", tuple(backend_id(PROVIDERS - 1, i) for i in range(PER_PROVIDER))),
+        "last": backends.FakeBackend("last", (backend_id(PROVIDERS - 1, i) for i in range(PER_PROVIDER))),
     }
-    try:
+    with fakes.serving(*started.values()):
         yield started
-    finally:
-        for fake in started.values():
-            fake.close()
 
 
 @pytest.fixture(scope="module")
-def stored(fakes_: dict[str, fakes.FakeBackend]) -> tuple[render.Rendered, list[dict[str, Any]]]:
+def stored(servers: dict[str, backends.FakeBackend]) -> tuple[render.Rendered, list[dict[str, Any]]]:
     """The render of 10,000 models and the ConfigMaps the operator stores it in."""
     raws: list[dict[str, Any]] = [
         {
@@ -82,7 +78,7 @@ def stored(fakes_: dict[str, fakes.FakeBackend]) -> tuple[render.Rendered, list[
         }
     ]
     for p in range(PROVIDERS):
-        fake = fakes_["last" if p == PROVIDERS - 1 else "first"]
+        fake = servers["last" if p == PROVIDERS - 1 else "first"]
         raws.append(
             {
                 "apiVersion": API,
@@ -137,11 +133,11 @@ def test_the_render_is_split_within_the_api_servers_limits(
 
 
 @pytest.fixture(scope="module")
-def proxy(
+def gateway(
     litellm_bin: Path,
     stored: tuple[render.Rendered, list[dict[str, Any]]],
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
+) -> Iterator[proxy.Proxy]:
     """The real proxy on the folder the pods' projected volume would hold."""
     rendered, bodies = stored
     folder = tmp_path_factory.mktemp("split-config")
@@ -149,69 +145,20 @@ def proxy(
         for key, value in body["data"].items():
             assert not (folder / key).exists(), f"{key} is projected twice"
             (folder / key).write_text(value)
-    env = {
-        **os.environ,
-        **{e.name: f"dummy-{e.secret}-{e.key}" for e in rendered.env},
-        render.MASTER_KEY_ENV: conftest.MASTER_KEY,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "HF_HUB_OFFLINE": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    port = conftest._free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = folder.parent / "litellm-split.log"
-    command = [str(litellm_bin), "--config", str(folder / revisions.CONFIG_KEY), "--host", "127.0.0.1"]
-    with log_path.open("wb") as log:
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [*command, "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=folder.parent,
-        )
-        try:
-            _wait_live(proc, url, log_path)
-            print(
-                f"\nthe proxy was live on {MODELS} models {time.monotonic() - started:.1f} s after its start"
-            )
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-
-
-def _wait_live(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + START_BOUND_S
-    with httpx.Client(trust_env=False, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"litellm exited with {proc.returncode}:\n{conftest._tail(log_path)}", pytrace=False
-                )
-            try:
-                if client.get(f"{url}/health/liveliness").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-    pytest.fail(f"litellm not live within {START_BOUND_S:.0f} s:\n{conftest._tail(log_path)}", pytrace=False)
+    with proxy.Proxy(
+        litellm_bin,
+        folder / revisions.CONFIG_KEY,
+        {**proxy.pod_secrets(rendered.text, rendered.env), "HF_HUB_OFFLINE": "1"},
+        log=folder.parent / "litellm-split.log",
+        start_timeout=START_BOUND_S,
+    ) as running:
+        print(f"\nthe proxy was live on {MODELS} models {running.started_s:.1f} s after its start")
+        yield running
 
 
 @pytest.fixture(scope="module")
-def client(proxy: str) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=proxy,
-        headers={"Authorization": f"Bearer {conftest.MASTER_KEY}"},
-        timeout=60.0,
-        trust_env=False,
-    ) as c:
+def client(gateway: proxy.Proxy) -> Iterator[httpx.Client]:
+    with gateway.client(timeout=60.0) as c:
         yield c
 
 
@@ -231,23 +178,23 @@ def shard_models(body: dict[str, Any]) -> list[str]:
 def test_a_model_of_the_last_shard_is_answered_by_its_backend(
     client: httpx.Client,
     stored: tuple[render.Rendered, list[dict[str, Any]]],
-    fakes_: dict[str, fakes.FakeBackend],
+    servers: dict[str, backends.FakeBackend],
 ) -> None:
     *shards, _own = stored[1]
     last = shard_models(shards[-1])[-1]
     assert last == model(PROVIDERS - 1, PER_PROVIDER - 1)
     response = chat(client, last)
     assert response.status_code == 200, response.text
-    assert response.json()["choices"][0]["message"]["content"] == fakes.answer_text(
+    assert response.json()["choices"][0]["message"]["content"] == backends.answer_text(
         "last", backend_id(PROVIDERS - 1, PER_PROVIDER - 1)
     )
-    assert fakes_["last"].counts() == {backend_id(PROVIDERS - 1, PER_PROVIDER - 1): 1}
+    assert servers["last"].counts() == {backend_id(PROVIDERS - 1, PER_PROVIDER - 1): 1}
 
 
 def test_a_model_of_the_first_shard_is_answered_too(
     client: httpx.Client,
     stored: tuple[render.Rendered, list[dict[str, Any]]],
-    fakes_: dict[str, fakes.FakeBackend],
+    servers: dict[str, backends.FakeBackend],
 ) -> None:
     first = shard_models(stored[1][0])[0]
     response = chat(client, first)

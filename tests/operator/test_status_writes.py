@@ -14,6 +14,7 @@ import pytest
 from harness import Cluster, chain, eventually, gateway, provider
 
 from llmgw.core import keys
+from llmgw.handlers import reconciler as reconciler_mod
 from llmgw.handlers import statuswrites
 
 pytestmark = pytest.mark.integration
@@ -119,3 +120,48 @@ async def test_an_error_in_one_write_cancels_the_others_and_is_raised() -> None:
     with pytest.raises(KeyError):
         await statuswrites.write(oids, write_one, 5)
     assert sorted(cancelled) == [("LLMProvider", "ai", "a"), ("LLMProvider", "ai", "b")]
+
+
+@pytest.fixture
+def passes(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """When each reconcile pass began (of the operator started after this fixture)."""
+    began: list[float] = []
+    reconcile = reconciler_mod.Reconciler.reconcile
+
+    async def counted(self: reconciler_mod.Reconciler) -> None:
+        began.append(asyncio.get_running_loop().time())
+        await reconcile(self)
+
+    monkeypatch.setattr(reconciler_mod.Reconciler, "reconcile", counted)
+    return began
+
+
+async def test_a_start_on_an_estate_takes_one_pass_and_its_own_writes_start_none(
+    cluster: Cluster, estate: list[dict[str, Any]], passes: list[float], operator: None, settle: float
+) -> None:
+    """kopf replays all 300 objects as events at start, and each of the 300 statuses written
+    comes back as one: none of them is news to the pass that read (or wrote) it. Only the
+    objects the first pass created (the revision, the Deployment, ...) make a second."""
+    emu = cluster.emulator
+    assert emu is not None
+    await eventually(lambda: len(emu.status_timeline) >= 2 * len(estate), timeout=60, what="statuses")
+    await asyncio.sleep(10 * settle)
+    print(f"\n{len(estate)} objects, {len(emu.status_timeline) // 2} status writes: {len(passes)} passes")
+    assert 1 <= len(passes) <= 2
+
+
+async def test_the_statuses_an_edit_makes_the_operator_write_start_no_pass_of_their_own(
+    cluster: Cluster, estate: list[dict[str, Any]], passes: list[float], operator: None, settle: float
+) -> None:
+    """A chain that names no known model changes no render, but two statuses (its own and the
+    gateway's, which counts it as excluded): one pass, not one more for each status coming back."""
+    emu = cluster.emulator
+    assert emu is not None
+    await eventually(lambda: len(emu.status_timeline) >= 2 * len(estate), timeout=60, what="statuses")
+    await asyncio.sleep(10 * settle)
+    before, writes = len(passes), len(emu.status_timeline)
+    await cluster.apply(chain("bad", "nowhere", ["m1"], namespace=NAMESPACES[0]))
+    await eventually(lambda: len(emu.status_timeline) >= writes + 4, timeout=30, what="two statuses")
+    await asyncio.sleep(10 * settle)
+    assert len(emu.status_timeline) == writes + 4  # the chain's and the gateway's
+    assert len(passes) - before == 1

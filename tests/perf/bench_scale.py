@@ -26,11 +26,11 @@ Measured, each from the operator's start (the `Popen`, so the interpreter's star
 - the webhook's review latency over HTTPS (as bench_webhook.py asks), steady and in the
   moments right after an edit (a chain's labels, a provider's spec), p50 and p99.
 
-What this bench adds to the emulator, so that it measures the operator and not kmock: a
-request body may be 3 MiB as with kube-apiserver (aiohttp's default, 1 MiB, refuses a full
-ConfigMap with 413); ConfigMap data over 1 MiB and annotations over 256 KiB are refused with
-422 as the API server's validation does; and a named object is found by its name (kmock
-walks every object on every get and write, which made N status writes cost N^2).
+The emulator is the package's (`llmgw.demo.apiserver`), which finds a named object by its name
+(kmock walks every object on every get and write, which made N status writes cost N^2), takes
+request bodies of up to 3 MiB as kube-apiserver does, and refuses with 422 a ConfigMap with over
+1 MiB of data or an object with over 256 KiB of annotations, as the API server's validation does.
+This bench only logs every write on top of it (`Recorder`).
 
 The floor, measured in the same run: one LIST of every object the operator learns
 (providers, chains, gateways, Services, namespaces) from the emulator, plus an offline
@@ -56,7 +56,6 @@ import json
 import math
 import os
 import signal
-import ssl
 import statistics
 import subprocess
 import sys
@@ -71,30 +70,21 @@ sys.path.insert(0, str(HERE.parent / "operator"))
 sys.path.insert(0, str(HERE))
 
 import aiohttp  # noqa: E402
-import aiohttp.test_utils  # noqa: E402
 import bench_webhook  # noqa: E402
 import gen  # noqa: E402
 import kmock  # noqa: E402
 import kube_emulator  # noqa: E402
 import yaml  # noqa: E402
-from aiohttp import web  # noqa: E402
 from harness import Cluster, _kubeconfig  # noqa: E402
 from kmock._internal import enums  # noqa: E402
-from kmock._internal import k8s as kk8s  # noqa: E402
 from test_webhook import CONFIG_PATH, PLURALS, free_port, review_body  # noqa: E402
 
 from llmgw import manifests  # noqa: E402
 
-MIB = 1024 * 1024
 GATEWAY = ("ai-platform", "main")
 REVIEW_NAMESPACES = ("a-first", "team-bench")  # where bench_webhook's reviews put new chains
 STATUS_PLURALS = ("llmproviders", "fallbackchains", "llmgateways")
 NOT_COUNTED = ("events", "leases", "kopfpeerings")
-MAX_REQUEST_BODY = 3 * MIB
-"""kube-apiserver's default limit on a request body (aiohttp's, which kmock serves with, is 1 MiB:
-a ConfigMap holding 1 MiB of YAML is more than that as JSON)."""
-MAX_CONFIGMAP_DATA = MIB
-MAX_ANNOTATIONS = 256 * 1024
 
 # The operator's process: `llmgw.cli main`, with the event handlers and the reconciler's pass
 # wrapped to print when they first run. Wrapping happens before the registry is built, so kopf
@@ -141,80 +131,14 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-class LargeBodies(aiohttp.test_utils.RawTestServer):
-    """kmock's server, taking request bodies as large as kube-apiserver does."""
-
-    async def _make_runner(self, debug: bool = True, **kwargs: Any) -> web.ServerRunner:
-        loop = self._loop
-
-        def request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
-            return web.BaseRequest(
-                message, payload, protocol, writer, task, loop, client_max_size=MAX_REQUEST_BODY
-            )
-
-        server = web.Server(self._handler, loop=loop, debug=debug, request_factory=request, **kwargs)
-        return web.ServerRunner(server, debug=debug, **kwargs)
-
-
-def refused(plural: str, body: Any) -> str | None:
-    """What the API server's validation says of a ConfigMap too large, or of annotations too
-    large (the emulator checks neither): None when it would take the object."""
-    if not isinstance(body, dict):
-        return None
-    meta = body.get("metadata") or {}
-    annotations = sum(len(k) + len(str(v)) for k, v in (meta.get("annotations") or {}).items())
-    if annotations > MAX_ANNOTATIONS:
-        return f"metadata.annotations: Too long: must have at most {MAX_ANNOTATIONS} bytes"
-    if plural == "configmaps":
-        size = sum(len(str(v).encode()) for v in (body.get("data") or {}).values())
-        size += sum(len(str(v)) * 3 // 4 for v in (body.get("binaryData") or {}).values())
-        if size > MAX_CONFIGMAP_DATA:
-            return f"[]: Too long: must have at most {MAX_CONFIGMAP_DATA} bytes"
-    return None
-
-
 class Recorder(kube_emulator.Emulator):  # type: ignore[misc]
     """The suite's emulator, also logging every write with its time and User-Agent (the suite's
-    own log keeps only the operator client's writes), and refusing with 422 what the API
-    server's validation refuses for size."""
+    own log keeps only the operator client's writes; this one keeps those the API server refused
+    too)."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.log: list[tuple[float, str, str, str, str, str]] = []  # (t, verb, resource, ns, name, agent)
-        self.by_name: dict[str, dict[Any, None]] = collections.defaultdict(dict)
-        self.indexed = 0
-
-    def _KubernetesEmulator__get_objs(self, request: Any, strict: bool) -> list[Any]:
-        """kmock finds the object of every get, create, patch and delete by walking all objects
-        (`KubernetesEmulator.__get_objs`), so each write costs time in the size of the estate
-        and a pass's N status writes cost N^2 here (measured: 2.7 ms a write at 1,000 objects,
-        10 ms at 4,000). A real API server looks an object up by key. Named requests are looked
-        up by name here, then checked with kmock's own test; the rest, and any miss, go kmock's
-        way."""
-        if request.name is None:
-            found: list[Any] = super()._KubernetesEmulator__get_objs(request, strict)
-            return found
-        objects = self._objects._objects
-        if len(objects) < self.indexed:  # some were forgotten: index again
-            self.by_name.clear()
-            self.indexed = 0
-        if len(objects) > self.indexed:  # new keys come last in the dict
-            for key in itertools.islice(objects, self.indexed, None):
-                self.by_name[key[2]][key] = None
-            self.indexed = len(objects)
-        check = self._KubernetesEmulator__check
-        out = []
-        for key in self.by_name.get(request.name, ()):
-            obj = objects.get(key)
-            if obj is not None and check(request, *key, strict=strict):
-                out.append(obj)
-        if out:
-            return out
-        found = super()._KubernetesEmulator__get_objs(request, strict)  # kmock's walk decides
-        if found:  # the index missed one: make it again
-            self.by_name.clear()
-            self.indexed = 0
-        return found
 
     async def _handle(self, request: Any) -> Any:
         res = request.resource
@@ -235,12 +159,6 @@ class Recorder(kube_emulator.Emulator):  # type: ignore[misc]
                     str((request.headers or {}).get("User-Agent", "")),
                 )
             )
-            if request.action != enums.action.DELETE and (why := refused(res.plural, request.data)):
-                kind = {"configmaps": "ConfigMap"}.get(res.plural, res.plural)
-                self._forget(request)
-                raise kk8s.KubernetesError(
-                    status=422, reason="Invalid", message=f'{kind} "{name}" is invalid: {why}'
-                )
         return await super()._handle(request)
 
 
@@ -561,10 +479,50 @@ async def restart(emu: Recorder, op: Operator, timeout: float) -> dict[str, Any]
     }
 
 
+REVIEWER = r"""
+import asyncio, json, ssl, sys, time
+import aiohttp
+
+async def main():
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 28)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    cfg = json.loads(await reader.readline())
+    context = ssl.create_default_context(cadata=cfg["ca"])
+    bodies = cfg["bodies"]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
+        async def ask(i):
+            t = time.perf_counter()
+            async with client.post(cfg["url"], json=bodies[i % len(bodies)], ssl=context) as rsp:
+                rsp.raise_for_status()
+                body = await rsp.json()
+            return [i, time.perf_counter() - t, body["response"]]
+        while line := await reader.readline():
+            cmd = json.loads(line)
+            out, i = [], cmd["start"]
+            if "count" in cmd:
+                for k in range(cmd["count"]):
+                    out.append(await ask(i + k))
+            else:
+                end = time.monotonic() + cmd["seconds"]
+                while time.monotonic() < end:
+                    out.append(await ask(i))
+                    i += 1
+                    await asyncio.sleep(0.02)
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+
+asyncio.run(main())
+"""
+"""The review client, in a process of its own: in this one, its requests and answers would wait
+behind the emulator's work (the operator's writes after an edit), which is not the webhook's."""
+
+
 async def webhook(
     c: Cluster, folder: Path, steady: int, edits: int, window: float, raws: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Reviews over HTTPS, steady and right after edits, as bench_webhook.py asks them."""
+    """Reviews over HTTPS, steady and right after edits, as bench_webhook.py asks them, from a
+    client process of its own (`REVIEWER`)."""
     est = manifests.load([str(folder)]).estate()
     plan = bench_webhook.reviews(est, max(steady, 50))
     config = None
@@ -575,28 +533,35 @@ async def webhook(
         config = await c._json("GET", CONFIG_PATH)
         await asyncio.sleep(0.1)
     (hook,) = [w for w in config["webhooks"] if PLURALS["FallbackChain"] in w["rules"][0]["resources"]]
-    context = ssl.create_default_context(cadata=base64.b64decode(hook["clientConfig"]["caBundle"]).decode())
+    ca = base64.b64decode(hook["clientConfig"]["caBundle"]).decode()
     url = hook["clientConfig"]["url"]
     chains = [r for r in raws if r["kind"] == "FallbackChain"]
     providers = [r for r in raws if r["kind"] == "LLMProvider"]
     wrong: collections.Counter[str] = collections.Counter()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", REVIEWER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 28
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
 
-        async def ask(i: int) -> float:
-            nonlocal wrong
-            expected, obj = plan[i % len(plan)]
-            t = time.perf_counter()
-            async with client.post(url, json=review_body(obj), ssl=context) as rsp:
-                rsp.raise_for_status()
-                body = await rsp.json()
-            took = time.perf_counter() - t
-            got = bench_webhook.verdict_of(body["response"])
+    async def ask(**cmd: Any) -> list[float]:
+        stdin.write((json.dumps(cmd) + "\n").encode())
+        await stdin.drain()
+        answers = json.loads(await stdout.readline())
+        for i, _took, response in answers:
+            expected, _obj = plan[i % len(plan)]
+            got = bench_webhook.verdict_of(response)
             if got != expected:
                 wrong[f"{expected} -> {got}"] += 1
-            return took
+        return [took for _i, took, _response in answers]
 
-        await ask(0)  # the connection, and the first indexing of the world
-        timings = [await ask(i) for i in range(steady)]
+    try:
+        stdin.write(
+            (json.dumps({"url": url, "ca": ca, "bodies": [review_body(o) for _, o in plan]}) + "\n").encode()
+        )
+        await ask(start=0, count=1)  # the connection, and the first indexing of the world
+        timings = await ask(start=0, count=steady)
         after: list[float] = []
         first_after: list[float] = []
         for e in range(edits):
@@ -610,15 +575,12 @@ async def webhook(
                 body = {"spec": {"models": models}}
             meta = target["metadata"]
             await c.patch(target["kind"], meta["namespace"], meta["name"], body)
-            end = time.monotonic() + window
-            k = 0
-            while time.monotonic() < end:
-                took = await ask(steady + e * 1000 + k)
-                after.append(took)
-                if not k:
-                    first_after.append(took)
-                k += 1
-                await asyncio.sleep(0.02)
+            took = await ask(start=steady + e * 1000, seconds=window)
+            after += took
+            first_after += took[:1]
+    finally:
+        stdin.close()
+        await proc.wait()
     return {
         "chains": len(chains),
         "steady": timings,
@@ -645,7 +607,7 @@ async def one_size(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any
     )
     expected, render_s = offline_render(folder)
     result: dict[str, Any] = {"objects": n, "shape": dataclasses.asdict(sh), "render_s": render_s}
-    async with Recorder() as emu, kmock.Server(emu, server_cls=LargeBodies) as server:
+    async with Recorder() as emu, kmock.Server(emu) as server:
         kube_emulator.register(emu)
         url = str(server.url).rstrip("/")
         os.environ["KUBECONFIG"] = str(_kubeconfig(tmp, url))

@@ -315,3 +315,21 @@ def test_plans_are_frozen() -> None:
     p = plan(snap(A))
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.run = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("want", "total", "updated", "ready", "done"),
+    [
+        (1, 2, 1, 1, False),  # one replica, mid-rollout: the one available pod is the old one
+        (1, 1, 1, 1, True),
+        (2, 3, 2, 2, False),  # two replicas: an old pod is still there
+        (2, 2, 2, 1, False),  # every pod updated, one not available yet
+        (2, 2, 2, 2, True),
+    ],
+)
+def test_a_rollout_is_done_when_no_old_pod_is_left_and_every_new_one_is_available(
+    want: int, total: int, updated: int, ready: int, done: bool
+) -> None:
+    d = dep(A, available=True, replicas=want)
+    d["status"].update(replicas=total, updatedReplicas=updated, availableReplicas=ready)
+    assert rollout.available(d) is done

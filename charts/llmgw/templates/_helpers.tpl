@@ -170,6 +170,9 @@ a recorded run, and checks that these rules allow each of them and nothing more.
 - --health-port={{ .Values.operator.healthPort }}
 - --settle-seconds={{ .Values.operator.settleSeconds }}
 - --log-format={{ .Values.operator.logFormat }}
+- --api-qps={{ .Values.operator.apiQPS }}
+- --api-burst={{ .Values.operator.apiBurst | int64 }}
+- --status-concurrency={{ .Values.operator.statusConcurrency | int64 }}
 {{- if .Values.operator.verbose }}
 - --verbose
 {{- end }}

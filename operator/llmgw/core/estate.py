@@ -9,14 +9,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from llmgw.api.chain import FallbackChain
 from llmgw.api.common import ObjectMeta
 from llmgw.api.gateway import AllowedNamespaces, GatewaySpec, LLMGateway
 from llmgw.api.provider import LLMProvider
-from llmgw.core import endpoints, findings, keys, objects
+from llmgw.core import endpoints, findings, keys, news, objects
 from llmgw.core.backends import Backends
 from llmgw.core.findings import Finding
 
@@ -60,6 +60,7 @@ def build(
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
     service_ports: Mapping[keys.Key, Mapping[str, int]] | None = None,
     backends: Backends | None = None,
+    memo: MutableMapping[keys.ObjectId, tuple[news.Mark, objects.Parsed | objects.Invalid]] | None = None,
 ) -> Estate:
     """Parse raw objects of our kinds into an Estate; other kinds must be filtered out first.
 
@@ -67,6 +68,12 @@ def build(
     shows in what follows. Two different objects with the same kind, namespace and
     name are a finding (only one of them could exist in a cluster); the one kept is
     chosen by content, not by the order they came in.
+
+    `memo`, kept by a caller that builds again and again (the operator, a pass at a time),
+    holds each object as parsed last time: one whose uid, generation (the API server bumps it
+    on every spec change), labels, annotations and deletion are unchanged is not parsed again
+    (its `metadata.resourceVersion` is then that of the version first parsed). Entries of
+    objects that are gone are dropped.
     """
     seen: dict[keys.ObjectId, Mapping[str, Any]] = {}
     found: list[Finding] = []
@@ -89,13 +96,33 @@ def build(
                     seen[key] = raw
             continue
         seen[key] = raw
+    if memo is None:
+        parsed = [objects.parse(seen[key]) for key in sorted(seen)]
+    else:
+        parsed = [_parse(key, seen[key], memo) for key in sorted(seen)]
+        for gone in [key for key in memo if key not in seen]:
+            del memo[gone]
     return Estate(
-        **by_kind(objects.parse(seen[key]) for key in sorted(seen)),
+        **by_kind(parsed),
         namespaces=dict(namespaces or {}),
         service_ports=dict(service_ports or {}),
         findings=tuple(sorted(set(found))),
         backends=backends or Backends(),
     )
+
+
+def _parse(
+    key: keys.ObjectId,
+    raw: Mapping[str, Any],
+    memo: MutableMapping[keys.ObjectId, tuple[news.Mark, objects.Parsed | objects.Invalid]],
+) -> objects.Parsed | objects.Invalid:
+    mark = news.mark(raw)[:-1]  # all but the status, which parsing does not read
+    hit = memo.get(key)
+    if hit is not None and mark[1] is not None and hit[0] == mark:
+        return hit[1]
+    obj = objects.parse(raw)
+    memo[key] = (mark, obj)
+    return obj
 
 
 def by_kind(parsed: Iterable[objects.Parsed | objects.Invalid]) -> dict[str, Any]:

@@ -231,7 +231,13 @@ def replicas(dep: Mapping[str, Any]) -> int:
 
 def available(dep: Mapping[str, Any]) -> bool:
     """The Deployment is available: its controller has seen its latest spec, and every
-    replica of it is updated and available. The one rule, for rollouts and for Ready."""
+    replica of it is updated and available. The one rule, for rollouts and for Ready.
+
+    As `kubectl rollout status` decides: `availableReplicas` counts the old ReplicaSet's pods
+    too, so a rollout is done only when no old pod is left (`replicas <= updatedReplicas`)
+    and every updated one is available. With one replica and `maxSurge: 1`, mid-rollout reads
+    replicas 2, updated 1, available 1 (the old pod): not yet.
+    """
     if not current(dep):
         return False
     want = replicas(dep)
@@ -240,8 +246,15 @@ def available(dep: Mapping[str, Any]) -> bool:
     status = dep.get("status") or {}
     cond = conditions.get(status.get("conditions"), "Available")
     updated = int(status.get("updatedReplicas") or 0)
+    total = int(status.get("replicas") or 0)
     ready = int(status.get("availableReplicas") or 0)
-    return bool(cond is not None and cond.get("status") == "True" and updated >= want and ready >= want)
+    return bool(
+        cond is not None
+        and cond.get("status") == "True"
+        and updated >= want
+        and total <= updated
+        and ready >= updated
+    )
 
 
 def _pods_say(pods: Sequence[Pod]) -> str:

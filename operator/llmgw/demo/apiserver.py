@@ -15,23 +15,35 @@ and counts writes per resource, and lists and watches, for the tests and
 benchmarks.
 Resources are registered from the generated CRDs in `crds/`, so a wrong CRD
 fails the tests.
+
+Three ways kmock differs from a real kube-apiserver are mended here, so that what is measured
+on it is the operator, not kmock: a named object is found by its name (kmock walks every
+object on every get, create, patch and delete, so N writes cost N^2: `ByName`); a request
+body may be as large as kube-apiserver takes, on any server (3 MiB; aiohttp's default, 1 MiB,
+answers 413: `Emulator.__call__`); and what the API server's validation refuses for its size,
+a ConfigMap's data and any object's annotations, is refused with 422 and the API server's
+message (`size_errors`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import collections
 import copy
 import datetime
 import itertools
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import kmock
 import yaml
+from aiohttp import web
 from kmock._internal import dicts as kdicts
-from kmock._internal import enums
+from kmock._internal import enums, k8s_views
 from kmock._internal import k8s as kk8s
 from kmock._internal import parsing as kparsing
 from kmock._internal.k8s import KubernetesObjectConflictError
@@ -66,6 +78,131 @@ def _guess_with_put(k8s: Any, method: Any, query: Any) -> Any:
 
 kparsing.guess_k8s = _guess_with_put
 VERBS = {"list", "watch", "get", "create", "patch", "update", "delete"}
+
+
+MIB = 1024 * 1024
+MAX_REQUEST_BODY = 3 * MIB
+"""kube-apiserver's limit on a request body (`MaxRequestBodyBytes`); aiohttp's default, which
+kmock serves with, is 1 MiB: a ConfigMap of 1 MiB of YAML is more than that as JSON."""
+CONFIGMAP_LIMIT = MIB
+"""`corev1.MaxSecretSize`: `ValidateConfigMap` sums the bytes of every value of data and of
+binaryData (decoded from base64); keys are not counted."""
+ANNOTATIONS_LIMIT = 256 * 1024
+"""`TotalAnnotationSizeLimitB`: `ValidateAnnotationsSize` sums len(key) + len(value), in bytes,
+over an object's annotations."""
+
+
+def _bytes(value: Any) -> int:
+    return len(value.encode() if isinstance(value, str) else str(value).encode())
+
+
+def configmap_size(body: Mapping[str, Any]) -> int:
+    """A ConfigMap's data as `ValidateConfigMap` counts it: `totalSize += len(value)` over data
+    (a Go string: its UTF-8 bytes) and binaryData (a []byte: base64 on the wire, counted
+    decoded; a value that is not base64 is counted as sent)."""
+    total = sum(_bytes(v) for v in (body.get("data") or {}).values())
+    for value in (body.get("binaryData") or {}).values():
+        try:
+            total += len(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError, TypeError):
+            total += _bytes(value)
+    return total
+
+
+def annotations_size(annotations: Mapping[str, Any]) -> int:
+    """An object's annotations as `ValidateAnnotationsSize` counts them: the bytes of every key and value."""
+    return sum(_bytes(k) + _bytes(v) for k, v in annotations.items())
+
+
+def size_errors(
+    plural: str,
+    body: Any,
+    *,
+    configmap_limit: int = CONFIGMAP_LIMIT,
+    annotations_limit: int = ANNOTATIONS_LIMIT,
+) -> list[tuple[str, int]]:
+    """(field, limit) of each size the API server's validation refuses in this object, in the
+    order it checks them (`ValidateObjectMeta` first); empty when it takes the object."""
+    if not isinstance(body, Mapping):
+        return []
+    errors: list[tuple[str, int]] = []
+    meta = body.get("metadata") or {}
+    if annotations_size(meta.get("annotations") or {}) > annotations_limit:
+        errors.append(("metadata.annotations", annotations_limit))
+    if plural == "configmaps" and configmap_size(body) > configmap_limit:
+        errors.append(("[]", configmap_limit))  # field.NewPath(""): the whole object
+    return errors
+
+
+def invalid_message(qualified_kind: str, name: str, errors: list[tuple[str, int]]) -> str:
+    """`apierrors.NewInvalid`'s message for `field.TooLong` errors: one, or several in brackets."""
+    each = [f"{field}: Too long: must have at most {limit} bytes" for field, limit in errors]
+    listed = each[0] if len(each) == 1 else f"[{', '.join(each)}]"
+    return f'{qualified_kind} "{name}" is invalid: {listed}'
+
+
+Key = k8s_views.ArrayKey
+
+
+class ByName(dict[Key, Any]):
+    """kmock's store of objects (`ObjectsArray._objects`, keyed by (resource, namespace, name)),
+    also indexed by name: kmock finds the object of a named request by testing every key, which
+    this index narrows to the keys of that name. It is kept where kmock writes, so objects
+    created, deleted (soft: the key stays) and forgotten (`del emulator.objects[key]`, `clear`)
+    are always in it; the order of keys of one name is the store's own."""
+
+    def __init__(self, items: Iterable[tuple[Key, Any]] = ()) -> None:
+        super().__init__()
+        self.names: dict[str | None, dict[Key, None]] = {}
+        for key, value in items:
+            self[key] = value
+
+    def named(self, name: str | None) -> Iterator[Key]:
+        """The keys of objects of this name, of any resource and namespace."""
+        return iter(self.names.get(name, ()))
+
+    def _unindex(self, key: Key) -> None:
+        keys = self.names.get(key[2])
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del self.names[key[2]]
+
+    def __setitem__(self, key: Key, value: Any) -> None:
+        if key not in self:
+            self.names.setdefault(key[2], {})[key] = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Key) -> None:
+        super().__delitem__(key)
+        self._unindex(key)
+
+    def pop(self, key: Key, *default: Any) -> Any:
+        if key in self:
+            self._unindex(key)
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[Key, Any]:
+        key, value = super().popitem()
+        self._unindex(key)
+        return key, value
+
+    def setdefault(self, key: Key, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> ByName:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        super().clear()
+        self.names.clear()
 
 
 _REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
@@ -111,6 +248,13 @@ class Emulator(kmock.KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        # kmock's ObjectsArray is frozen; its store is replaced once, before any object exists.
+        object.__setattr__(self._objects, "_objects", ByName(self._objects._objects.items()))
+        # What the API server's validation refuses for size (lower them to test with less data),
+        # and each write refused: (verb, resource[/subresource], namespace, name, message).
+        self.configmap_limit = CONFIGMAP_LIMIT
+        self.annotations_limit = ANNOTATIONS_LIMIT
+        self.invalid: list[tuple[str, str, str, str, str]] = []
         self.rv = itertools.count(1)
         self.writes: list[tuple[str, str, str, str]] = []
         self.agents: list[str] = []  # the User-Agent of each write, in step with `writes`
@@ -145,6 +289,78 @@ class Emulator(kmock.KubernetesEmulator):
         self.status_in_flight = 0
         self.status_peak = 0
         self.status_timeline: list[tuple[str, str, str, str]] = []
+
+    async def __call__(self, raw_request: web.BaseRequest) -> web.StreamResponse:
+        """Take request bodies of up to `MAX_REQUEST_BODY`, as kube-apiserver does, whatever limit
+        the server that serves this emulator was made with (aiohttp's default: 1 MiB, 413 above)."""
+        limit = raw_request.client_max_size
+        if limit and limit < MAX_REQUEST_BODY:
+            raw_request = raw_request.clone(client_max_size=MAX_REQUEST_BODY)
+        return await super().__call__(raw_request)
+
+    def _KubernetesEmulator__get_objs(self, request: Any, strict: bool) -> list[Any]:
+        """kmock's lookup, by name where the request names one: kmock's own test
+        (`KubernetesEmulator.__check`) decides, on the keys of that name only, which are all the
+        keys it could pass (it passes a named request only for an object of that name). Lists
+        and watches, which name none, walk every object as kmock does."""
+        store = self._objects._objects
+        if request.name is None or not isinstance(store, ByName):
+            found: list[Any] = super()._KubernetesEmulator__get_objs(request, strict)  # type: ignore[misc]
+            return found
+        check = self._KubernetesEmulator__check  # type: ignore[attr-defined]
+        return [store[key] for key in store.named(request.name) if check(request, *key, strict=strict)]
+
+    def _validate(self, request: Any) -> None:
+        """Refuse with 422, as the API server's validation does, a create or update whose object
+        (an update's: the stored object with the patch applied) is too large; see `size_errors`."""
+        res = request.resource
+        if request.action == enums.action.CREATE:
+            body = request.data
+        elif request.action == enums.action.UPDATE:
+            key = (res, request.namespace, request.name)
+            stored = self._objects._objects.get(key)
+            if stored is None or stored.deleted or not isinstance(request.data, dict | list):
+                return  # kmock answers 404
+            try:
+                body = kdicts.patch_dict(stored.raw, request.data)
+            except Exception:  # a JSON patch that does not apply: kmock answers it
+                return
+        else:
+            return
+        errors = size_errors(
+            res.plural or "",
+            body,
+            configmap_limit=self.configmap_limit,
+            annotations_limit=self.annotations_limit,
+        )
+        if not errors:
+            return
+        meta = (body.get("metadata") if isinstance(body, Mapping) else None) or {}
+        name = request.name or meta.get("name") or meta.get("generateName") or ""
+        info = self.resources[res] if res in self.resources else None  # noqa: SIM401 (get() would add it)
+        kind = (info.kind if info is not None else None) or (
+            body.get("kind") if isinstance(body, Mapping) else None
+        )
+        kind = kind or res.plural or ""
+        qualified = f"{kind}.{res.group}" if res.group else kind
+        message = invalid_message(qualified, name, errors)
+        sub = f"/{request.subresource}" if getattr(request, "subresource", None) else ""
+        verb = str(request.action.name).lower()
+        self.invalid.append((verb, (res.plural or "") + sub, request.namespace or "", name, message))
+        causes = [
+            {
+                "reason": "FieldValueTooLong",
+                "message": f"Too long: must have at most {limit} bytes",
+                "field": field,
+            }
+            for field, limit in errors
+        ]
+        raise kk8s.KubernetesError(
+            status=422,
+            reason="Invalid",
+            message=message,
+            details={"name": name, "group": res.group or "", "kind": kind, "causes": causes},
+        )
 
     async def _handle(self, request: Any) -> Any:
         try:
@@ -198,6 +414,9 @@ class Emulator(kmock.KubernetesEmulator):
             if plural == "leases" and cut and f"({cut})" in agent:
                 await asyncio.sleep(self.lease_hang_seconds)
                 raise kk8s.KubernetesError(status=504, reason="GatewayTimeout", message="partitioned")
+            # Validation refuses before anything is stored or counted, and before a queued
+            # fault (which stands for a failure of a write the server would take).
+            self._validate(request)
             if agent.startswith(("OpenAPI-Generator", "llmgw/")):  # the operator's writes, not kopf's
                 code = self.faults.popleft() if self.faults and plural not in ("leases", "events") else 0
                 if code:  # 0 lets a write through, to aim the next fault at a later one

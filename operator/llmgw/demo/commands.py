@@ -59,9 +59,9 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
     if args.check:
-        from llmgw.demo import check, podrunner
+        from llmgw.demo import check
 
-        port = args.port if args.port is not None else podrunner.free_port()
+        port = args.port if args.port is not None else check.free_port()
         return asyncio.run(check.run(folder, port, kubeconfig, litellm))
     port = args.port if args.port is not None else demo_options.DEFAULT_PORT
     return asyncio.run(interactive(folder, port, kubeconfig, litellm))

@@ -6,6 +6,7 @@ What startup makes lives in kopf's memo, the one object every handler is handed;
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -77,6 +78,8 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
         identity = opts.identity or leadership.default_identity()
         kube.api.user_agent = f"llmgw/{__version__} ({identity})"
         kube.throttle(opts.api_qps, opts.api_burst, opts.status_concurrency)
+        # Not awaited: the imports run beside kopf's first listing, off the event loop.
+        memo.warming = asyncio.get_running_loop().run_in_executor(None, kube.warm)
         rec = reconciler_mod.Reconciler.start(kube, opts, logger)
         memo.reconciler = rec
         if opts.watch_secret_versions:

@@ -2,6 +2,10 @@
 
 No per-field or create/update handlers: each event hands the reconciler the current
 indexes and marks the world dirty, and the reconciler renders every gateway whole.
+An event that brings nothing the last pass did not read (kopf's replay of its listing at
+start-up and after a relist; a status the operator wrote, coming back) only hands over the
+indexes: on a large estate those are thousands of events that used to start a pass each,
+and kept the settle window open while they came (`core/news.py`).
 Services and EndpointSlices are many and mostly not ours: an event on one that no
 provider names only hands over the indexes, without a pass. Secrets are not watched
 through kopf at all (`llmgw.kube.secretversions` pokes for those a gateway reads).
@@ -28,23 +32,56 @@ INPUT_RESOURCES = (
 )
 
 
-async def poke(memo: kopf.Memo, **kwargs: Any) -> None:
+async def poke(memo: kopf.Memo, body: kopf.Body, resource: kopf.Resource, **kwargs: Any) -> None:
+    """Wake the reconciler, unless the event's object is as the last pass read it."""
     events.adopt_queue()  # so the reconciler's own task can post Events
-    rec = lifecycle.reconciler(memo)
-    if rec is not None:
-        rec.poke(indexes.of(kwargs))
-
-
-async def poke_backend(memo: kopf.Memo, body: kopf.Body, **kwargs: Any) -> None:
-    """Services and EndpointSlices wake the reconciler only when a provider names them."""
     rec = lifecycle.reconciler(memo)
     if rec is None:
         return
-    name = body.metadata.labels.get(indexes.SERVICE_NAME_LABEL) or body.metadata.name
-    if (body.metadata.namespace or "", name) in rec.referenced_services:
-        rec.poke(indexes.of(kwargs))
+    idx = indexes.of(kwargs)
+    kind = INPUT_KINDS.get(resource.plural)
+    if kind is not None:
+        news = rec.news(
+            (kind, body.metadata.namespace or "default", body.metadata.name or ""), body, kwargs.get("type")
+        )
     else:
-        rec.indexes = indexes.of(kwargs)
+        news = rec.changed(idx, *_entry(resource.plural, body))
+    if news:
+        rec.poke(idx)
+    else:
+        rec.indexes = idx
+
+
+async def poke_backend(memo: kopf.Memo, body: kopf.Body, resource: kopf.Resource, **kwargs: Any) -> None:
+    """Services and EndpointSlices wake the reconciler only when a provider names them, and only
+    when what the reconciler reads of them (named ports, ready endpoints) changed."""
+    rec = lifecycle.reconciler(memo)
+    if rec is None:
+        return
+    idx = indexes.of(kwargs)
+    name = body.metadata.labels.get(indexes.SERVICE_NAME_LABEL) or body.metadata.name
+    service = (body.metadata.namespace or "", name)
+    index = "backend_services" if resource.plural == "services" else "endpointslices"
+    if service in rec.referenced_services and rec.changed(idx, index, service):
+        rec.poke(idx)
+    else:
+        rec.indexes = idx
+
+
+INPUT_KINDS = {"llmproviders": "LLMProvider", "fallbackchains": "FallbackChain", "llmgateways": "LLMGateway"}
+BY_GATEWAY = frozenset({"configmaps", "pods"})
+"""Owned kinds indexed by their gateway's key (several objects each), not by their own."""
+
+
+def _entry(plural: str, body: kopf.Body) -> tuple[str, Any]:
+    """The index and key that hold what the reconciler reads of an object of `plural`."""
+    meta = body.metadata
+    if plural == "namespaces":
+        return "namespaces", meta.name
+    if plural in BY_GATEWAY:
+        return plural, (meta.namespace or "", meta.labels.get(desired.GATEWAY_LABEL, ""))
+    index = plural if plural in ("deployments", "services") else f"owned_{plural}"
+    return index, indexes.key(body)
 
 
 OPTIONAL_CRDS = frozenset(f"{api.plural}.{api.group}" for api in desired.APIS.values() if "." in api.group)

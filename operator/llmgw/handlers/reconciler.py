@@ -26,6 +26,7 @@ from llmgw.core import (
     conditions,
     desired,
     keys,
+    news,
     objects,
     patches,
     pipeline,
@@ -35,12 +36,15 @@ from llmgw.core import (
 )
 from llmgw.core import estate as estate_mod
 from llmgw.handlers import companions, events, rollouts, statuswrites
+from llmgw.handlers import indexes as indexes_mod
 from llmgw.handlers.indexes import Indexes
 from llmgw.kube import leadership, secretversions
 from llmgw.kube.client import Kube, KubeError
 from llmgw.probes.prober import Prober
 
 MAX_BACKOFF = 60.0
+INPUT_INDEXES = frozenset({"providers", "chains", "gateways"})
+"""The indexes of the three kinds, whose events are judged by `news.mark`."""
 REFUSED = frozenset({413, 422})
 """What the API server answers a revision ConfigMap it will never take (too large a request;
 invalid): a permanent answer for those inputs, not retried until they change."""
@@ -66,6 +70,25 @@ def _one(index: Any, key: Any) -> Any:
     if not store:
         return None
     return next(iter(store), None)
+
+
+def _differing(
+    wanted: Mapping[keys.ObjectId, dict[str, Any]],
+    bodies: Mapping[keys.ObjectId, Mapping[str, Any]],
+    now: str,
+) -> dict[keys.ObjectId, dict[str, Any]]:
+    """The wanted statuses, transition times merged, of the objects whose stored status differs."""
+    out: dict[keys.ObjectId, dict[str, Any]] = {}
+    for oid, want in wanted.items():
+        body = bodies.get(oid)
+        if body is None:
+            continue  # the default gateway, which is no object
+        old = body.get("status") or {}
+        status = dict(want)
+        status["conditions"] = conditions.merge(old.get("conditions"), status.get("conditions", []), now)
+        if not conditions.same(old, status):
+            out[oid] = status
+    return out
 
 
 def _now() -> str:
@@ -104,6 +127,17 @@ class Reconciler:
         self.elector: leadership.Elector | None = None
         self.secret_versions: secretversions.SecretVersions | None = None
         """With --watch-secret-versions: Secrets' resourceVersions, from their metadata only."""
+        self.marks: dict[keys.ObjectId, news.Mark] = {}
+        """What the last pass read of each provider, chain and gateway (`news.mark`), its status
+        as stored after this process's write."""
+        self.written: dict[keys.ObjectId, news.Mark] = {}
+        """What each object will look like once this process's status write comes back, until
+        it does (it may come back only after the next pass has read the object without it)."""
+        self.consumed: dict[str, dict[Any, list[Any]]] = {}
+        """What the last pass read of every other index, by index name and key."""
+        self.passes = 0
+        self.parsed: dict[keys.ObjectId, tuple[news.Mark, objects.Parsed | objects.Invalid]] = {}
+        """Each input as the last pass parsed it (`estate.build`'s memo)."""
         self.rollouts = rollouts.Rollouts(self.poke)
         self.companions = companions.Companions(kube, self.written_specs, self.poke, logger)
 
@@ -141,11 +175,45 @@ class Reconciler:
         self.last_poke = time.monotonic()
         self.dirty.set()
 
+    def news(self, oid: keys.ObjectId, body: Mapping[str, Any], event: str | None) -> bool:
+        """Whether an event on a provider, chain or gateway tells the next pass anything: not
+        when the object is as the last pass read it (kopf's replay of its listing; the status
+        this process wrote, coming back)."""
+        if event == "DELETED":
+            return True
+        now = news.mark(body)
+        if now == self.written.get(oid):
+            del self.written[oid]
+            return False
+        return self.marks.get(oid) != now
+
+    def changed(self, idx: Indexes, index: str, key: Any) -> bool:
+        """Whether the entry `key` of the index `index` differs from what the last pass read."""
+        if not self.passes:
+            return True
+        live = getattr(idx, index, None)
+        now = list(live.get(key, ()) or ()) if live is not None else []
+        return self.consumed.get(index, {}).get(key, []) != now
+
+    def _consume(self, idx: Indexes, raws: list[Any]) -> None:
+        """Remember what this pass reads, so that events bringing nothing new start no pass."""
+        self.marks = {objects.identity(r): news.mark(r) for r in raws}
+        self.written = {o: m for o, m in self.written.items() if o in self.marks and self.marks[o] != m}
+        consumed: dict[str, dict[Any, list[Any]]] = {}
+        for name in indexes_mod.INDEXES:
+            live = getattr(idx, name, None)
+            if name in INPUT_INDEXES or live is None:
+                continue
+            consumed[name] = {k: list(store) for k, store in list(live.items())}
+        self.consumed = consumed
+
     async def run(self) -> None:
         while True:
             await self.dirty.wait()
             started = time.monotonic()
-            while True:
+            # The first pass starts at once: kopf runs no handler before every index is filled,
+            # so the world is complete; what comes next is kopf's replay of its listing.
+            while self.passes:
                 quiet = time.monotonic() - self.last_poke
                 waited = time.monotonic() - started
                 if quiet >= self.settle or waited >= self.max_settle:
@@ -170,17 +238,21 @@ class Reconciler:
         if self.elector is not None and not self.elector.is_leader:
             return  # a standby keeps its indexes warm and writes nothing
         began = time.perf_counter()
+        self.passes += 1
         raws = [*_values(idx.providers), *_values(idx.chains), *_values(idx.gateways)]
+        self._consume(idx, raws)
         namespaces = {}
         for name, store in list(idx.namespaces.items()):
             for labels in store:
                 namespaces[name] = labels
         # The pure work runs in a worker thread: on a large estate it takes seconds, and the
         # event loop must stay free for watch events, the webhook's reviews and health checks.
-        estate = await asyncio.to_thread(estate_mod.build, raws, namespaces, *self._observed(idx))
+        estate = await asyncio.to_thread(
+            estate_mod.build, raws, namespaces, *self._observed(idx), memo=self.parsed
+        )
         if self.prober is not None:
             self.prober.update(estate)
-        self._backend_metrics(estate)
+        await asyncio.to_thread(self._backend_metrics, estate)  # a gauge per provider
         bodies = {objects.identity(r): r for r in raws}
         gens = {oid: (r.get("metadata") or {}).get("generation") for oid, r in bodies.items()}
         outcomes: list[pipeline.Outcome] = []
@@ -215,11 +287,15 @@ class Reconciler:
         # Gateways last: a gateway's status sums up its providers and chains, so by the time it
         # says what it serves, each of them already says so too. Within each wave, writes
         # overlap (`status_concurrency` at once).
-        async def write(oid: keys.ObjectId) -> bool:
-            body = bodies.get(oid)
-            return body is None or await self._write_status(oid, body, wanted[oid])
+        # Which statuses differ from the stored ones is decided in a worker thread too: on an
+        # unchanged estate that is thousands of comparisons and no write, which in the event
+        # loop would hold up the webhook's reviews and the watches for as long.
+        todo = await asyncio.to_thread(_differing, wanted, bodies, _now())
 
-        retry |= not await statuswrites.write(wanted, write, self.status_concurrency)
+        async def write(oid: keys.ObjectId) -> bool:
+            return await self._write_status(oid, bodies[oid], todo[oid])
+
+        retry |= not await statuswrites.write(todo, write, self.status_concurrency)
         self._forget(estate, set(bodies))
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - began)
         metrics.RECONCILES.labels("all", "retry" if retry else "ok").inc()
@@ -281,16 +357,19 @@ class Reconciler:
     async def _write_status(
         self, oid: keys.ObjectId, body: Mapping[str, Any], status: dict[str, Any]
     ) -> bool:
+        """Write `status` (one of `_differing`'s) over the stored one."""
         old = body.get("status") or {}
-        status = dict(status)
-        status["conditions"] = conditions.merge(old.get("conditions"), status.get("conditions", []), _now())
-        if conditions.same(old, status):
-            return True
         kind, namespace, name = oid
         self._announce(oid, body, status)
+        seen = self.marks.get(oid)
+        if seen is not None:  # before the write: its event may come before the answer does
+            self.written[oid] = news.with_status(seen, news.merged(old, status))
         try:
             await self.kube.patch_status(kind, namespace, name, status)
-        except KubeError as exc:
+        except BaseException as exc:
+            self.written.pop(oid, None)  # not written: the stored status is still the old one
+            if not isinstance(exc, KubeError):
+                raise
             if exc.status == 404:  # deleted meanwhile: the next event says so
                 return True
             self.logger.warning(f"{kind} {namespace}/{name}: status not written: {exc}")

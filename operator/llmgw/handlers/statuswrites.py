@@ -7,8 +7,8 @@ reads it must find each of those saying so already. Hence two waves: every provi
 chain's status first, `limit` at a time; then, once every one of those writes has been
 answered, the gateways', `limit` at a time too. Within a wave, writes start in sorted order.
 
-What is written at all is the caller's business (`Reconciler._write_status` writes only a
-status that differs from the stored one, so an unchanged estate costs no write here).
+What is written at all is the caller's business (the reconciler hands over only the statuses
+that differ from the stored ones, so an unchanged estate costs no write here).
 """
 
 from __future__ import annotations

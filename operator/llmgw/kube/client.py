@@ -23,7 +23,7 @@ import functools
 import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import kubernetes
 import urllib3
@@ -32,6 +32,7 @@ from llmgw import metrics, options
 from llmgw.api import GROUP, VERSION
 from llmgw.kube import ratelimit
 
+T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
 RETRIES_429 = 5
 """Retries of a call answered 429, each after its `Retry-After` (at most 10 s): then the
@@ -118,44 +119,54 @@ class Kube:
             pool.connection_pool_kw["maxsize"] = max(
                 int(pool.connection_pool_kw.get("maxsize") or 1), workers
             )
-            pool.clear()
+            ratelimit.own_retry_after(pool)  # clears the pool too
 
     async def _send(self, verb: str, resource: str, fn: Any, *args: Any, **kw: Any) -> Any:
         """`fn(*args, **kw)` in a worker thread once the limiter gives a token; a 429 is asked
         again after its `Retry-After`, `retries` times at most, then raised like any error."""
         loop = asyncio.get_running_loop()
         call = functools.partial(fn, *args, _request_timeout=self.timeout, **kw)
-        attempt = 0
-        while True:
-            await self.limiter.acquire()
-            try:
-                return await loop.run_in_executor(self.executor, call)
-            except kubernetes.client.ApiException as exc:
-                if exc.status != 429 or attempt >= self.retries:
-                    raise
-                metrics.API_ERRORS.labels(verb, resource, "429").inc()
-                await self.sleep(ratelimit.retry_after(exc.headers, attempt))
-                attempt += 1
+        return await self.paced(verb, resource, lambda: loop.run_in_executor(self.executor, call))
 
-    @property
+    async def paced(self, verb: str, resource: str, request: Callable[[], Awaitable[T]]) -> T:
+        """`request()` under this client's limiter and 429 retries (`ratelimit.paced`), for a
+        caller that sends a request of its own (`llmgw.kube.secretversions`)."""
+        return await ratelimit.paced(
+            self.limiter,
+            request,
+            retries=self.retries,
+            sleep=self.sleep,
+            on_429=lambda: metrics.API_ERRORS.labels(verb, resource, "429").inc(),  # no series before one
+        )
+
+    # The API classes, made once. The client imports each API's module on its first use, and
+    # CoreV1Api's alone takes about a second (a pydantic wrapper for each of its hundreds of
+    # methods): in the event loop, that held up every review and watch event at the operator's
+    # first ConfigMap write. `warm` makes them in a worker thread at start-up instead.
+    @functools.cached_property
     def core(self) -> Any:
         return kubernetes.client.CoreV1Api(self.api)
 
-    @property
+    @functools.cached_property
     def apps(self) -> Any:
         return kubernetes.client.AppsV1Api(self.api)
 
-    @property
+    @functools.cached_property
     def custom(self) -> Any:
         return kubernetes.client.CustomObjectsApi(self.api)
 
-    @property
+    @functools.cached_property
     def autoscaling(self) -> Any:
         return kubernetes.client.AutoscalingV2Api(self.api)
 
-    @property
+    @functools.cached_property
     def policy(self) -> Any:
         return kubernetes.client.PolicyV1Api(self.api)
+
+    def warm(self) -> None:
+        """Import and make every API class this client uses (for a worker thread)."""
+        for api in (self.core, self.apps, self.custom, self.autoscaling, self.policy):
+            assert api is not None
 
     async def _call(self, verb: str, resource: str, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
         try:

@@ -6,9 +6,13 @@ user for the server's request budget. client-go limits each client with a token 
 (`flowcontrol.NewTokenBucketRateLimiter`) and, on `429 Too Many Requests`, waits as long as
 the server's `Retry-After` says before it asks again; this module is the same two rules.
 
-A 429 is retried here, not by the caller: the server answers it before it executes the
-request (max-in-flight and API Priority and Fairness both reject at the door), so a retry is
-safe for every verb, a create included. Other errors go to the caller unchanged.
+A 429 is retried here (`paced`), not by the caller: the server answers it before it executes
+the request (max-in-flight and API Priority and Fairness both reject at the door), so a retry
+is safe for every verb, a create included. Other errors go to the caller unchanged. Every
+request of the process goes through `paced` with the one `Kube.limiter`: `Kube`'s own calls,
+and the Secrets' metadata lists and watches (`llmgw.kube.secretversions`), which bypass
+`Kube`'s typed calls to read raw responses. urllib3 must leave 429s alone for that
+(`own_retry_after`): by default it sleeps a `Retry-After` out itself, in the worker thread.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ import email.utils
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+import kubernetes
+import urllib3
+
+T = TypeVar("T")
 
 MAX_RETRY_AFTER = 10.0
 """The longest one 429 makes a call wait, whatever the server asks (it says 1 s by default)."""
@@ -91,3 +101,38 @@ def retry_after(headers: Mapping[str, str] | None, attempt: int) -> float:
     if math.isnan(wait):
         wait = NO_RETRY_AFTER
     return min(MAX_RETRY_AFTER, max(0.0, wait))
+
+
+async def paced(
+    limiter: TokenBucket,
+    request: Callable[[], Awaitable[T]],
+    *,
+    retries: int,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_429: Callable[[], object] = lambda: None,
+) -> T:
+    """`request()` once `limiter` gives a token; answered 429, asked again after its
+    `Retry-After` (each attempt with a token of its own), `retries` times at most, then the
+    429 is raised like any other error. `on_429` is told of each retried one (a metric)."""
+    attempt = 0
+    while True:
+        await limiter.acquire()
+        try:
+            return await request()
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 429 or attempt >= retries:
+                raise
+            on_429()
+            await sleep(retry_after(exc.headers, attempt))
+            attempt += 1
+
+
+def own_retry_after(pool: urllib3.PoolManager) -> None:
+    """Leave every 429 to `paced`. urllib3's default `Retry` (the official client's, unless its
+    configuration sets one) honours `Retry-After` itself for GET, PUT and DELETE: it sleeps in
+    the worker thread, as long as the server says (no bound), and asks again without a token,
+    up to 3 times, before the caller sees the 429. Its other retries (connect, read) stay."""
+    retries = pool.connection_pool_kw.get("retries")
+    base = retries if isinstance(retries, urllib3.Retry) else urllib3.Retry.from_int(retries)
+    pool.connection_pool_kw["retries"] = base.new(respect_retry_after_header=False)
+    pool.clear()

@@ -10,15 +10,19 @@ down to namespace, name and resourceVersion on receipt, whatever the server sent
 
 A list, then a watch resumed from the last resourceVersion seen; a relist on 410
 Gone (which also drops the Secrets deleted meanwhile); a bounded backoff on errors.
-The client is synchronous, so each request runs in a worker thread; a watch's
-socket is shut when its task is cancelled, so that a blocked read cannot hold the
-process's shutdown (and the server ends each watch after `timeoutSeconds` anyway).
+Every request (each page of a list, each watch (re)connect) takes a token from the
+client's one rate limiter and waits out a 429's `Retry-After` (`Kube.paced`), as
+`Kube`'s own calls do: a relist loop cannot outrun `--api-qps`. The client is
+synchronous, so each request runs in a worker thread; a watch's socket is shut
+when its task is cancelled, so that a blocked read cannot hold the process's
+shutdown (and the server ends each watch after `timeoutSeconds` anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -113,10 +117,23 @@ class _Stream:
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
             self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
-    def attach(self, resp: Any) -> bool:
+    def attach(self, resp: Any) -> None:
+        """From the opening thread: the response to read; closed at once if the task has gone."""
         with self.lock:
             self.resp = resp
-            return not self.aborted
+            aborted = self.aborted
+        if aborted:
+            self.close()
+
+    def close(self) -> None:
+        """Close the response, once, by whoever comes first: the reading thread at its end, or
+        the task when it never started one (nothing reads it then)."""
+        with self.lock:
+            resp, self.resp = self.resp, None
+        if resp is not None:
+            with contextlib.suppress(Exception):
+                resp.close()
+                resp.release_conn()
 
     def abort(self) -> None:
         """Unblock the reading thread: shut the socket's read side (closing a socket under a
@@ -225,7 +242,8 @@ class SecretVersions:
         seen: dict[Key, str] = {}
         cont: str | None = None
         while True:
-            items, version, cont = await asyncio.to_thread(self._read_page, scope, cont)
+            read = functools.partial(asyncio.to_thread, self._read_page, scope, cont)
+            items, version, cont = await self.kube.paced("list", "secrets", read)
             seen.update(items)
             if not cont:
                 break
@@ -242,8 +260,11 @@ class SecretVersions:
         """One watch request, from `version` until the server ends it; returns the last version seen."""
         events: asyncio.Queue[Event | None] = asyncio.Queue()
         stream = _Stream(asyncio.get_running_loop(), events)
-        reader = asyncio.ensure_future(asyncio.to_thread(self._read_watch, scope, version, stream))
+        reader: asyncio.Future[None] | None = None
         try:
+            opening = functools.partial(asyncio.to_thread, self._open_watch, scope, version, stream)
+            await self.kube.paced("watch", "secrets", opening)
+            reader = asyncio.ensure_future(asyncio.to_thread(self._read_watch, stream))
             while (event := await events.get()) is not None:
                 if event.type == "ERROR":
                     raise WatchError(event.code)
@@ -252,17 +273,19 @@ class SecretVersions:
                 elif event.type in ("ADDED", "MODIFIED"):
                     self._set(event.key, event.version)
                 version = event.version or version  # BOOKMARKs carry only a version
+            await reader
         finally:
             stream.abort()
-            if not reader.done():  # its end, now near, concerns nobody
+            if reader is None:  # opened (or opening) but never read
+                stream.close()
+            elif not reader.done():  # its end, now near, concerns nobody
                 reader.add_done_callback(lambda f: f.cancelled() or f.exception())
-        await reader
         return version
 
-    def _read_watch(self, scope: str | None, version: str, stream: _Stream) -> None:
-        """In a worker thread: open the watch, hand each event over, close it."""
-        try:
-            resp = self._request(
+    def _open_watch(self, scope: str | None, version: str, stream: _Stream) -> None:
+        """In a worker thread: open the watch (a 429 raises, to be retried) and hand it over."""
+        stream.attach(
+            self._request(
                 scope,
                 watch=True,
                 resource_version=version or None,
@@ -271,17 +294,20 @@ class SecretVersions:
                 _headers={"Accept": WATCH_ACCEPT},
                 _request_timeout=(self.kube.timeout, self.watch_seconds + self.kube.timeout),
             )
-            try:
-                if stream.attach(resp):
-                    for line in _lines(resp):
-                        stream.deliver(_event(json.loads(line)))
-            except Exception:
-                if not stream.aborted:
-                    raise
-            finally:
-                resp.close()
-                resp.release_conn()
+        )
+
+    def _read_watch(self, stream: _Stream) -> None:
+        """In a worker thread: hand each event of the open watch over, then close it."""
+        try:
+            resp = stream.resp
+            if resp is not None and not stream.aborted:
+                for line in _lines(resp):
+                    stream.deliver(_event(json.loads(line)))
+        except Exception:
+            if not stream.aborted:
+                raise
         finally:
+            stream.close()
             stream.deliver(None)
 
     def _set(self, key: Key, version: str | None) -> None:

@@ -110,6 +110,32 @@ def key(body: kopf.Body) -> Key:
     return (body.metadata.namespace or "", body.metadata.name or "")
 
 
+def gateway_key(body: kopf.Body) -> Key:
+    """The key of a gateway's ConfigMaps and pods in their indexes: the gateway's own."""
+    return (body.metadata.namespace or "", body.metadata.labels.get(desired.GATEWAY_LABEL, ""))
+
+
+BY_GATEWAY = frozenset({"configmaps", "pods"})
+"""Owned kinds indexed by their gateway's key (several objects each), not by their own."""
+OWNED_INDEX = {
+    "deployments": "deployments",
+    "configmaps": "configmaps",
+    "services": "services",
+    "pods": "pods",
+    **{desired.APIS[kind].plural: index for kind, index in COMPANIONS.items()},
+}
+"""The index that holds each owned resource (by plural)."""
+
+
+def entry(plural: str, body: kopf.Body) -> tuple[str, Any]:
+    """The index and key that hold what the reconciler reads of an owned object or a Namespace."""
+    if plural == "namespaces":
+        return "namespaces", body.metadata.name
+    if plural in BY_GATEWAY:
+        return plural, gateway_key(body)
+    return OWNED_INDEX[plural], key(body)
+
+
 def _raw(body: Mapping[str, Any]) -> Raw:
     return copy.deepcopy(dict(body))
 
@@ -145,15 +171,13 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
     @kopf.index("v1", "configmaps", labels=OWNED, registry=reg, id="configmaps")
     async def configmaps(body: kopf.Body, **_: Any) -> Any:
         meta = body.metadata
-        gateway = meta.labels.get(desired.GATEWAY_LABEL, "")
-        return {(meta.namespace or "", gateway): {"name": meta.name, "annotations": dict(meta.annotations)}}
+        return {gateway_key(body): {"name": meta.name, "annotations": dict(meta.annotations)}}
 
     @kopf.index("v1", "pods", labels=OWNED, registry=reg, id="pods")
     async def pods(body: kopf.Body, **_: Any) -> Any:
-        gateway = body.metadata.labels.get(desired.GATEWAY_LABEL)
-        if not gateway:
+        if not body.metadata.labels.get(desired.GATEWAY_LABEL):
             return None
-        return {(body.metadata.namespace or "", gateway): rollouts.pod_summary(body)}
+        return {gateway_key(body): rollouts.pod_summary(body)}
 
     @kopf.index("v1", "services", labels=OWNED, registry=reg, id="services")
     async def services(body: kopf.Body, **_: Any) -> Any:

@@ -21,7 +21,7 @@ import kopf
 
 from llmgw import options
 from llmgw.api import GROUP, VERSION
-from llmgw.core import desired
+from llmgw.core import desired, objects
 from llmgw.handlers import events, indexes, lifecycle
 
 INPUT_RESOURCES = (
@@ -39,13 +39,10 @@ async def poke(memo: kopf.Memo, body: kopf.Body, resource: kopf.Resource, **kwar
     if rec is None:
         return
     idx = indexes.of(kwargs)
-    kind = INPUT_KINDS.get(resource.plural)
-    if kind is not None:
-        news = rec.news(
-            (kind, body.metadata.namespace or "default", body.metadata.name or ""), body, kwargs.get("type")
-        )
+    if resource.group == GROUP:
+        news = rec.news(objects.identity(body), body, kwargs.get("type"))
     else:
-        news = rec.changed(idx, *_entry(resource.plural, body))
+        news = rec.changed(idx, *indexes.entry(resource.plural, body))
     if news:
         rec.poke(idx)
     else:
@@ -66,22 +63,6 @@ async def poke_backend(memo: kopf.Memo, body: kopf.Body, resource: kopf.Resource
         rec.poke(idx)
     else:
         rec.indexes = idx
-
-
-INPUT_KINDS = {"llmproviders": "LLMProvider", "fallbackchains": "FallbackChain", "llmgateways": "LLMGateway"}
-BY_GATEWAY = frozenset({"configmaps", "pods"})
-"""Owned kinds indexed by their gateway's key (several objects each), not by their own."""
-
-
-def _entry(plural: str, body: kopf.Body) -> tuple[str, Any]:
-    """The index and key that hold what the reconciler reads of an object of `plural`."""
-    meta = body.metadata
-    if plural == "namespaces":
-        return "namespaces", meta.name
-    if plural in BY_GATEWAY:
-        return plural, (meta.namespace or "", meta.labels.get(desired.GATEWAY_LABEL, ""))
-    index = plural if plural in ("deployments", "services") else f"owned_{plural}"
-    return index, indexes.key(body)
 
 
 OPTIONAL_CRDS = frozenset(f"{api.plural}.{api.group}" for api in desired.APIS.values() if "." in api.group)

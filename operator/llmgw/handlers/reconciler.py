@@ -195,9 +195,9 @@ class Reconciler:
         now = list(live.get(key, ()) or ()) if live is not None else []
         return self.consumed.get(index, {}).get(key, []) != now
 
-    def _consume(self, idx: Indexes, raws: list[Any]) -> None:
+    def _consume(self, idx: Indexes, bodies: Mapping[keys.ObjectId, Mapping[str, Any]]) -> None:
         """Remember what this pass reads, so that events bringing nothing new start no pass."""
-        self.marks = {objects.identity(r): news.mark(r) for r in raws}
+        self.marks = {oid: news.mark(r) for oid, r in bodies.items()}
         self.written = {o: m for o, m in self.written.items() if o in self.marks and self.marks[o] != m}
         consumed: dict[str, dict[Any, list[Any]]] = {}
         for name in indexes_mod.INDEXES:
@@ -240,7 +240,8 @@ class Reconciler:
         began = time.perf_counter()
         self.passes += 1
         raws = [*_values(idx.providers), *_values(idx.chains), *_values(idx.gateways)]
-        self._consume(idx, raws)
+        bodies = {objects.identity(r): r for r in raws}
+        self._consume(idx, bodies)
         namespaces = {}
         for name, store in list(idx.namespaces.items()):
             for labels in store:
@@ -253,7 +254,6 @@ class Reconciler:
         if self.prober is not None:
             self.prober.update(estate)
         await asyncio.to_thread(self._backend_metrics, estate)  # a gauge per provider
-        bodies = {objects.identity(r): r for r in raws}
         gens = {oid: (r.get("metadata") or {}).get("generation") for oid, r in bodies.items()}
         outcomes: list[pipeline.Outcome] = []
         retry = False

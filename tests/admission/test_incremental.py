@@ -13,7 +13,6 @@ connected components computed here, so that a World built from scratch is not it
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -22,6 +21,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+import loops
 from fuzz import hostile, runs
 from llmgw.api.chain import TRIGGERS
 from llmgw.api.provider import LLMProvider
@@ -298,4 +298,4 @@ def test_the_reviewer_kept_current_by_watch_events_answers_as_a_world_built_from
         assert_same(await reviewer.world(kopf_indexes(truth)), truth, extras(data, truth))
         await reviewer.stop()
 
-    asyncio.run(run())
+    loops.run(run())

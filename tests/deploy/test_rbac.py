@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import loops
 from llmgw import options, runner
 from llmgw.handlers import registry
 
@@ -207,23 +208,10 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[Call]]:
     """Every call of two short runs of the real operator: cluster-wide, and with --namespace."""
     out: dict[str, set[Call]] = {}
     with pytest.MonkeyPatch.context() as mp:
-        out["cluster"] = _run(_record(tmp_path_factory.mktemp("cluster"), mp, ()))
+        out["cluster"] = loops.run(_record(tmp_path_factory.mktemp("cluster"), mp, ()))
     with pytest.MonkeyPatch.context() as mp:
-        out["namespaced"] = _run(_record(tmp_path_factory.mktemp("namespaced"), mp, SERVED[:1]))
+        out["namespaced"] = loops.run(_record(tmp_path_factory.mktemp("namespaced"), mp, SERVED[:1]))
     return out
-
-
-def _run(coro: Any) -> Any:
-    """`asyncio.run`, but leaving this thread's current event loop alone: pytest-asyncio leaves
-    one set after its tests, and `asyncio.run` would drop it unclosed (a ResourceWarning for
-    its sockets when the garbage collector finds it)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
 
 
 # --- checks -------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from llmgw.core import (
     statuses,
 )
 from llmgw.core import estate as estate_mod
-from llmgw.handlers import companions, events, rollouts, statuswrites
+from llmgw.core.news import Mark
+from llmgw.handlers import collector, companions, events, rollouts, statuswrites
 from llmgw.handlers import indexes as indexes_mod
 from llmgw.handlers.indexes import Indexes
 from llmgw.kube import leadership, secretversions
@@ -91,6 +92,32 @@ def _differing(
     return out
 
 
+def _statuses(
+    estate: estate_mod.Estate,
+    outcomes: list[pipeline.Outcome],
+    gateway_statuses: Mapping[keys.ObjectId, dict[str, Any]],
+    bodies: Mapping[keys.ObjectId, Mapping[str, Any]],
+) -> dict[keys.ObjectId, dict[str, Any]]:
+    """In a worker thread: every status the pass wants (the invalid-object gauges set from them),
+    and of those, the ones that differ from the stored ones."""
+    wanted = statuses.for_objects(estate, outcomes)
+    wanted.update(gateway_statuses)
+    for (kind, reason), count in _invalid_counts(wanted).items():
+        metrics.INVALID_OBJECTS.labels(kind, reason).set(count)
+    return _differing(wanted, bodies, _now())
+
+
+@dataclasses.dataclass(frozen=True)
+class Read:
+    """What a pass read and rendered, before it writes."""
+
+    bodies: dict[keys.ObjectId, Mapping[str, Any]]
+    marks: dict[keys.ObjectId, news.Mark]
+    estate: estate_mod.Estate
+    gens: dict[keys.ObjectId, int | None]
+    outcomes: list[pipeline.Outcome]
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -133,12 +160,16 @@ class Reconciler:
         self.written: dict[keys.ObjectId, news.Mark] = {}
         """What each object will look like once this process's status write comes back, until
         it does (it may come back only after the next pass has read the object without it)."""
+        self.reading: list[tuple[keys.ObjectId, news.Mark]] | None = None
+        """While a pass reads (in a thread, before its marks are in): the events judged no news
+        by the last pass's marks, to be judged again by this one's."""
         self.consumed: dict[str, dict[Any, list[Any]]] = {}
         """What the last pass read of every other index, by index name and key."""
         self.passes = 0
         self.parsed: dict[keys.ObjectId, tuple[news.Mark, objects.Parsed | objects.Invalid]] = {}
         """Each input as the last pass parsed it (`estate.build`'s memo)."""
         self.rollouts = rollouts.Rollouts(self.poke)
+        self.collector = collector.Collector()
         self.companions = companions.Companions(kube, self.written_specs, self.poke, logger)
 
     @classmethod
@@ -156,10 +187,13 @@ class Reconciler:
             concurrency=opts.probe_concurrency,
         )
         rec.prober.start()
+        rec.collector.hold()
+        asyncio.get_running_loop().call_later(collector.START_HOLD, rec.collector.resume)
         rec.task = asyncio.create_task(rec.run(), name="llmgw-reconciler")
         return rec
 
     async def stop(self) -> None:
+        self.collector.release()
         self.rollouts.stop()
         self.companions.stop()
         if self.prober is not None:
@@ -185,7 +219,11 @@ class Reconciler:
         if now == self.written.get(oid):
             del self.written[oid]
             return False
-        return self.marks.get(oid) != now
+        if self.marks.get(oid) != now:
+            return True
+        if self.reading is not None:  # judged by the last pass's marks: again once this one's are in
+            self.reading.append((oid, now))
+        return False
 
     def changed(self, idx: Indexes, index: str, key: Any) -> bool:
         """Whether the entry `key` of the index `index` differs from what the last pass read."""
@@ -195,17 +233,24 @@ class Reconciler:
         now = list(live.get(key, ()) or ()) if live is not None else []
         return self.consumed.get(index, {}).get(key, []) != now
 
-    def _consume(self, idx: Indexes, bodies: Mapping[keys.ObjectId, Mapping[str, Any]]) -> None:
-        """Remember what this pass reads, so that events bringing nothing new start no pass."""
-        self.marks = {oid: news.mark(r) for oid, r in bodies.items()}
-        self.written = {o: m for o, m in self.written.items() if o in self.marks and self.marks[o] != m}
+    def _consumed(self, idx: Indexes) -> dict[str, dict[Any, list[Any]]]:
+        """What this pass reads of every index but the inputs' (`changed` compares with it)."""
         consumed: dict[str, dict[Any, list[Any]]] = {}
         for name in indexes_mod.INDEXES:
             live = getattr(idx, name, None)
             if name in INPUT_INDEXES or live is None:
                 continue
             consumed[name] = {k: list(store) for k, store in list(live.items())}
-        self.consumed = consumed
+        return consumed
+
+    def _consume(self, marks: dict[keys.ObjectId, Mark]) -> None:
+        """Remember what this pass read of the inputs, so that events bringing nothing new start no
+        pass; an event judged while the pass was reading is judged again by these marks."""
+        self.marks = marks
+        self.written = {o: m for o, m in self.written.items() if o in marks and marks[o] != m}
+        reading, self.reading = self.reading or [], None
+        if any(marks.get(oid) != now for oid, now in reading):
+            self.poke()
 
     async def run(self) -> None:
         while True:
@@ -222,6 +267,7 @@ class Reconciler:
             self.dirty.clear()
             try:
                 await self.reconcile()
+                self.collector.after_pass()
             except Exception as exc:  # never let one bad pass kill the loop
                 self.failures += 1
                 delay = min(MAX_BACKOFF, 0.5 * 2 ** min(self.failures, 7))
@@ -239,30 +285,31 @@ class Reconciler:
             return  # a standby keeps its indexes warm and writes nothing
         began = time.perf_counter()
         self.passes += 1
+        # On the event loop only what must be: taking the indexes' contents (kopf changes them
+        # there). The rest runs in worker threads, in as few hops as the writes allow: on a large
+        # estate it takes seconds, the loop must stay free for watch events, the webhook's
+        # reviews and health checks, and each hop back waits its turn behind whatever the loop
+        # has queued (at start-up, kopf's replay of every object: seconds a hop at 8,000).
         raws = [*_values(idx.providers), *_values(idx.chains), *_values(idx.gateways)]
-        bodies = {objects.identity(r): r for r in raws}
-        self._consume(idx, bodies)
         namespaces = {}
         for name, store in list(idx.namespaces.items()):
             for labels in store:
                 namespaces[name] = labels
-        # The pure work runs in a worker thread: on a large estate it takes seconds, and the
-        # event loop must stay free for watch events, the webhook's reviews and health checks.
-        estate = await asyncio.to_thread(
-            estate_mod.build, raws, namespaces, *self._observed(idx), memo=self.parsed
-        )
+        observed = self._observed(idx)
+        self.consumed = self._consumed(idx)
+        self.reading = []
+        try:
+            read = await asyncio.to_thread(self._read, raws, namespaces, observed)
+        except BaseException:
+            self.reading = None
+            raise
+        self._consume(read.marks)
+        bodies, estate, gens, outcomes = read.bodies, read.estate, read.gens, read.outcomes
         if self.prober is not None:
             self.prober.update(estate)
-        await asyncio.to_thread(self._backend_metrics, estate)  # a gauge per provider
-        gens = {oid: (r.get("metadata") or {}).get("generation") for oid, r in bodies.items()}
-        outcomes: list[pipeline.Outcome] = []
         retry = False
         gateway_statuses: dict[keys.ObjectId, dict[str, Any]] = {}
-        for gw in estate.gateways:
-            t0 = time.perf_counter()
-            outcome = await asyncio.to_thread(pipeline.run, estate, gw)
-            metrics.RENDER_SECONDS.observe(time.perf_counter() - t0)
-            outcomes.append(outcome)
+        for gw, outcome in zip(estate.gateways, outcomes, strict=True):
             applied = await self._apply(gw, outcome, idx, gens)
             if applied.error is not None and applied.error_reason not in PERMANENT:
                 retry = True
@@ -279,18 +326,14 @@ class Reconciler:
         for bad in estate.invalid:
             if bad.kind == "LLMGateway":
                 gateway_statuses[(bad.kind, bad.namespace, bad.name)] = statuses.for_invalid_gateway(bad)
-        wanted = await asyncio.to_thread(statuses.for_objects, estate, outcomes)
-        wanted.update(gateway_statuses)
-        for (kind, reason), count in _invalid_counts(wanted).items():
-            metrics.INVALID_OBJECTS.labels(kind, reason).set(count)
+        # Which statuses differ from the stored ones is decided in a worker thread too: on an
+        # unchanged estate that is thousands of comparisons and no write, which in the event
+        # loop would hold up the webhook's reviews and the watches for as long.
+        todo = await asyncio.to_thread(self._statuses, estate, outcomes, gateway_statuses, bodies)
 
         # Gateways last: a gateway's status sums up its providers and chains, so by the time it
         # says what it serves, each of them already says so too. Within each wave, writes
         # overlap (`status_concurrency` at once).
-        # Which statuses differ from the stored ones is decided in a worker thread too: on an
-        # unchanged estate that is thousands of comparisons and no write, which in the event
-        # loop would hold up the webhook's reviews and the watches for as long.
-        todo = await asyncio.to_thread(_differing, wanted, bodies, _now())
 
         async def write(oid: keys.ObjectId) -> bool:
             return await self._write_status(oid, bodies[oid], todo[oid])
@@ -305,6 +348,38 @@ class Reconciler:
             asyncio.get_running_loop().call_later(delay, self.poke)
         else:
             self.failures = 0
+
+    def _read(
+        self,
+        raws: list[Mapping[str, Any]],
+        namespaces: Mapping[str, Mapping[str, str]],
+        observed: tuple[dict[keys.Key, dict[str, int]], backends.Backends],
+    ) -> Read:
+        """In a worker thread: the pure part of a pass, up to each gateway's render."""
+        with self.collector.paused():
+            return self._read_all(raws, namespaces, observed)
+
+    def _read_all(
+        self,
+        raws: list[Mapping[str, Any]],
+        namespaces: Mapping[str, Mapping[str, str]],
+        observed: tuple[dict[keys.Key, dict[str, int]], backends.Backends],
+    ) -> Read:
+        bodies = {objects.identity(r): r for r in raws}
+        marks = {oid: news.mark(r) for oid, r in bodies.items()}
+        estate = estate_mod.build(raws, namespaces, *observed, memo=self.parsed)
+        self._backend_metrics(estate)  # a gauge per provider
+        gens = {oid: (r.get("metadata") or {}).get("generation") for oid, r in bodies.items()}
+        outcomes = []
+        for gw in estate.gateways:
+            t0 = time.perf_counter()
+            outcomes.append(pipeline.run(estate, gw))
+            metrics.RENDER_SECONDS.observe(time.perf_counter() - t0)
+        return Read(bodies, marks, estate, gens, outcomes)
+
+    def _statuses(self, *args: Any) -> dict[keys.ObjectId, dict[str, Any]]:
+        with self.collector.paused():
+            return _statuses(*args)
 
     def _forget(self, estate: estate_mod.Estate, alive: set[keys.ObjectId]) -> None:
         """Drop what this process remembers of objects that are gone, so that a long-running

@@ -27,7 +27,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 GROWTH = 1.5
 SWEEP_SECONDS = 600.0
@@ -69,6 +73,11 @@ class Collector:
             gc.freeze()
             if was:
                 gc.enable()
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)`, `paused`: for a pass's pure work, in a worker thread."""
+        with self.paused():
+            return fn(*args, **kwargs)
 
     def after_pass(self) -> None:
         """Sweep when the frozen set has grown by half, or has not been swept for a while."""

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import functools
 import logging
 import secrets
 import time
@@ -334,7 +335,8 @@ class Reconciler:
         # Which statuses differ from the stored ones is decided in a worker thread too: on an
         # unchanged estate that is thousands of comparisons and no write, which in the event
         # loop would hold up the webhook's reviews and the watches for as long.
-        todo = await asyncio.to_thread(self._statuses, estate, outcomes, gateway_statuses, bodies)
+        decide = functools.partial(_statuses, estate, outcomes, gateway_statuses, bodies)
+        todo = await asyncio.to_thread(self.collector.call, decide)
 
         # Gateways last: a gateway's status sums up its providers and chains, so by the time it
         # says what it serves, each of them already says so too. Within each wave, writes
@@ -367,7 +369,8 @@ class Reconciler:
         consumed = self._consumed(idx)
         self.reading = []
         loop = asyncio.get_running_loop()
-        return consumed, loop.run_in_executor(None, self._read, raws, namespaces, observed)
+        read = functools.partial(self.collector.call, self._read, raws, namespaces, observed)
+        return consumed, loop.run_in_executor(None, read)
 
     def _read(
         self,
@@ -376,15 +379,6 @@ class Reconciler:
         observed: tuple[dict[keys.Key, dict[str, int]], backends.Backends],
     ) -> Read:
         """In a worker thread: the pure part of a pass, up to each gateway's render."""
-        with self.collector.paused():
-            return self._read_all(raws, namespaces, observed)
-
-    def _read_all(
-        self,
-        raws: list[Mapping[str, Any]],
-        namespaces: Mapping[str, Mapping[str, str]],
-        observed: tuple[dict[keys.Key, dict[str, int]], backends.Backends],
-    ) -> Read:
         bodies = {objects.identity(r): r for r in raws}
         marks = {oid: news.mark(r) for oid, r in bodies.items()}
         estate = estate_mod.build(raws, namespaces, *observed, memo=self.parsed)
@@ -396,10 +390,6 @@ class Reconciler:
             outcomes.append(pipeline.run(estate, gw))
             metrics.RENDER_SECONDS.observe(time.perf_counter() - t0)
         return Read(bodies, marks, estate, gens, outcomes)
-
-    def _statuses(self, *args: Any) -> dict[keys.ObjectId, dict[str, Any]]:
-        with self.collector.paused():
-            return _statuses(*args)
 
     def _forget(self, estate: estate_mod.Estate, alive: set[keys.ObjectId]) -> None:
         """Drop what this process remembers of objects that are gone, so that a long-running

@@ -1,15 +1,14 @@
 """What the e2e suite does with the servers it runs as subprocesses (LiteLLM, Redis).
 
-A free loopback port to start one on, the tail of its log to show when it fails,
-a stop that always ends it (SIGTERM, then SIGKILL if it does not exit in time), and
-what a missing one means: the tests that need it are skipped, except under `CI=true`,
-where it is a failure: CI must not go green by testing nothing.
+The tail of its log to show when it fails, a stop that always ends it (SIGTERM, then
+SIGKILL if it does not exit in time), and what a missing one means: the tests that need
+it are skipped, except under `CI=true`, where it is a failure: CI must not go green by
+testing nothing. (A free port to start one on: `ports.free_port`.)
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 from typing import NoReturn
@@ -17,12 +16,6 @@ from typing import NoReturn
 import pytest
 
 STOP_TIMEOUT_S = 15.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from llmgw.core import render
+from ports import free_port
 
 from . import processes
 
@@ -95,7 +96,7 @@ class Proxy:
         }
         self.log = log or config.parent / "litellm.log"
         self.start_timeout = start_timeout
-        self.port = processes.free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.started_s: float | None = None
         """Seconds from its start until it was live."""

@@ -20,6 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from ports import free_port
+
 from . import processes
 
 INSTALL_HINT = "install it with `scripts/install-redis.sh` (Debian's redis-server package)"
@@ -48,7 +50,7 @@ class RedisServer:
         self.workdir = workdir
         self.password = password
         self.host = "127.0.0.1"
-        self.port = processes.free_port()
+        self.port = free_port()
         self.log = workdir / "redis.log"
         self.conf = workdir / "redis.conf"
         lines = [

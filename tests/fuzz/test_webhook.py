@@ -20,7 +20,6 @@ import copy
 import functools
 import json
 import logging
-import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -34,6 +33,7 @@ from hypothesis import strategies as st
 
 from llmgw import options
 from llmgw.core import admission, estate, findings, objects, pipeline
+from ports import free_port
 
 from . import hostile, runs
 
@@ -406,12 +406,6 @@ def malformed() -> list[tuple[str, str, Any, set[int]]]:
         ("about 0.9 MB", "llmproviders", review_body(huge), OK),
         ("about 1.6 MB (over aiohttp's 1 MiB)", "llmproviders", review_body(huger), {413}),
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

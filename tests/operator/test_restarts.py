@@ -15,7 +15,6 @@ import collections
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import pytest
 from harness import Cluster, chain, eventually, gateway, provider
 from test_faults import GW, NS, config_hash, converged, expected
 
+from ports import free_port
+
 pytestmark = pytest.mark.integration
 
 RUNS = 10
@@ -35,12 +36,6 @@ SEED = 20261123
 SETTLE = 0.2
 LATE = {4, 9}  # runs whose kill comes after the burst settled: the restart must write nothing
 MODELS = [f"m{i}" for i in range(8)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Process:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,13 +12,9 @@ import httpx
 import pytest
 from harness import Cluster, eventually, gateway, provider
 
+from ports import free_port
+
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_llmgw_run_serves_metrics_liveness_and_reconciles(cluster: Cluster) -> None:

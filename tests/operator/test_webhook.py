@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from harness import Cluster, chain, eventually, gateway, provider, running
 from llmgw import runner
 from llmgw.handlers import webhook as webhook_server
 from llmgw.options import Options
+from ports import free_port
 
 pytestmark = [pytest.mark.integration]
 
@@ -30,12 +30,6 @@ CONFIG_PATH = (
     "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/validating.llmgateway.dev"
 )
 PLURALS = {"LLMProvider": "llmproviders", "FallbackChain": "fallbackchains", "LLMGateway": "llmgateways"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def options(settle: float, **kw: Any) -> Options:

@@ -67,6 +67,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent / "operator"))
+sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import aiohttp  # noqa: E402
@@ -77,9 +78,10 @@ import kube_emulator  # noqa: E402
 import yaml  # noqa: E402
 from harness import Cluster, _kubeconfig  # noqa: E402
 from kmock._internal import enums  # noqa: E402
-from test_webhook import CONFIG_PATH, PLURALS, free_port, review_body  # noqa: E402
+from test_webhook import CONFIG_PATH, PLURALS, review_body  # noqa: E402
 
 from llmgw import manifests  # noqa: E402
+from ports import free_port  # noqa: E402
 
 GATEWAY = ("ai-platform", "main")
 REVIEW_NAMESPACES = ("a-first", "team-bench")  # where bench_webhook's reviews put new chains

@@ -26,7 +26,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,21 +36,18 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "operator"))
+sys.path.insert(0, str(HERE.parent))
 
 import httpx  # noqa: E402
 import kmock  # noqa: E402
 import kube_emulator  # noqa: E402
 from harness import Cluster, _kubeconfig, chain, gateway, provider  # noqa: E402
 
+from ports import free_port  # noqa: E402
+
 NS = "ai"
 MODELS = [f"m{i}" for i in range(12)]
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss(pid: int) -> int:

@@ -41,6 +41,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "operator"))
+sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import aiohttp  # noqa: E402
@@ -48,10 +49,11 @@ import gen  # noqa: E402
 import kmock  # noqa: E402
 import kube_emulator  # noqa: E402
 from harness import Cluster, _kubeconfig  # noqa: E402
-from test_webhook import CONFIG_PATH, PLURALS, free_port, review_body  # noqa: E402
+from test_webhook import CONFIG_PATH, PLURALS, review_body  # noqa: E402
 
 from llmgw import manifests  # noqa: E402
 from llmgw.core import admission, estate, objects, resolve  # noqa: E402
+from ports import free_port  # noqa: E402
 
 AFTER_EDIT = (0.0, 0.3, 3.0)
 """Seconds from an edit's PATCH to a review timed after it."""

@@ -76,3 +76,13 @@ def test_no_full_collection_from_the_start_until_the_first_pass_ends(col):
     assert gc.get_threshold()[2] == collector.NEVER  # a pass's read does not end the hold
     col.after_pass()
     assert gc.get_threshold() == before
+
+
+def test_two_operators_in_one_process_give_the_thresholds_back(col):
+    before = gc.get_threshold()
+    other = collector.Collector()
+    col.hold()
+    other.hold()  # a second replica started in the same process (as the tests do)
+    other.after_pass()
+    col.after_pass()
+    assert gc.get_threshold() == before

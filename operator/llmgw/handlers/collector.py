@@ -51,8 +51,9 @@ class Collector:
         self.thresholds = gc.get_threshold()
 
     def hold(self) -> None:
-        """No full collection until `resume` (the first pass's end)."""
-        if not self.held:
+        """No full collection until `resume` (the first pass's end). Not again where another
+        collector in this process holds already (it gives the thresholds back)."""
+        if not self.held and gc.get_threshold()[2] != NEVER:
             self.thresholds = gc.get_threshold()
             gc.set_threshold(self.thresholds[0], self.thresholds[1], NEVER)
             self.held = True

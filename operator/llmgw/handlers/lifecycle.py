@@ -97,6 +97,7 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
                 release_on_stop=opts.release_lease_on_stop,
             )
             rec.elector = made
+            kube.fence = lambda: made.is_leader
             memo.elector = made
             made.start()
 

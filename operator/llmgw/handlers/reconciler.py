@@ -41,7 +41,7 @@ from llmgw.handlers import collector, companions, events, rollouts, statuswrites
 from llmgw.handlers import indexes as indexes_mod
 from llmgw.handlers.indexes import Indexes
 from llmgw.kube import leadership, secretversions
-from llmgw.kube.client import Kube, KubeError
+from llmgw.kube.client import Kube, KubeError, NotLeading
 from llmgw.probes.prober import Prober
 
 MAX_BACKOFF = 60.0
@@ -279,6 +279,8 @@ class Reconciler:
             try:
                 await self.reconcile()
                 self.collector.after_pass()
+            except NotLeading:  # the Lease was lost mid-pass: the new leader writes the rest
+                self.logger.info("no longer the leader: this pass stopped writing")
             except Exception as exc:  # never let one bad pass kill the loop
                 self.failures += 1
                 delay = min(MAX_BACKOFF, 0.5 * 2 ** min(self.failures, 7))
@@ -453,7 +455,7 @@ class Reconciler:
             await self.kube.patch_status(kind, namespace, name, status)
         except BaseException as exc:
             self.written.pop(oid, None)  # not written: the stored status is still the old one
-            if not isinstance(exc, KubeError):
+            if not isinstance(exc, KubeError) or isinstance(exc, NotLeading):
                 raise
             if exc.status == 404:  # deleted meanwhile: the next event says so
                 return True
@@ -534,6 +536,8 @@ class Reconciler:
 
             done = await self.companions.apply(gw, idx)
             await self._prune(gw, cms, rendered.hash, plan)
+        except NotLeading:
+            raise
         except KubeError as exc:
             self.logger.warning(f"LLMGateway {key[0]}/{key[1]}: {exc}; will retry")
             return statuses.Rollout(

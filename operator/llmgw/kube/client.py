@@ -68,6 +68,13 @@ class KubeError(Exception):
         self.message = message
 
 
+class NotLeading(KubeError):
+    """A write refused before it is sent: this replica no longer holds the leader Lease."""
+
+    def __init__(self, verb: str, what: str) -> None:
+        super().__init__(verb, what, 0, "not sent: this replica no longer holds the leader Lease")
+
+
 def _message(exc: Any) -> str:
     """The `message` of the Status an API server answers an error with; '' without one."""
     try:
@@ -94,6 +101,10 @@ class Kube:
     executor: concurrent.futures.Executor | None = None
     """Where the synchronous client's calls run; None: the event loop's default executor."""
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    fence: Callable[[], bool] | None = None
+    """With leader election: whether this replica may write now. Checked before every write
+    but the Lease's own, so a pass that began as the leader stops writing mid-way once the
+    renew deadline passes, not only at its next start."""
 
     @classmethod
     def connect(cls) -> Kube:
@@ -169,6 +180,8 @@ class Kube:
             assert api is not None
 
     async def _call(self, verb: str, resource: str, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        if self.fence is not None and resource != "leases" and not self.fence():
+            raise NotLeading(verb, what)
         try:
             result = await self._send(verb, resource, fn, *args, **kw)
         except kubernetes.client.ApiException as exc:

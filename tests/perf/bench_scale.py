@@ -13,7 +13,8 @@ Measured, each from the operator's start (the `Popen`, so the interpreter's star
 - first handler: the first kopf event handler of `llmgw.handlers.pokes` (kopf runs them
   only once every index is filled: this is the time the operator is blind). The operator
   exports no figure for it, so the process is started through a launcher that wraps those
-  handlers (and `Reconciler.reconcile`) to print a timestamp; nothing else changes;
+  handlers (and `Reconciler.reconcile`, and the steps of a pass, `STEPS`) to print a
+  timestamp; nothing else changes;
 - complete rollout: the gateway Deployment's config hash is that of `llmgw render` of the
   same files (the revision that includes every object), timed by the emulator's write log;
 - all statuses: every provider and chain, and the gateway, has a status whose
@@ -87,6 +88,10 @@ GATEWAY = ("ai-platform", "main")
 REVIEW_NAMESPACES = ("a-first", "team-bench")  # where bench_webhook's reviews put new chains
 STATUS_PLURALS = ("llmproviders", "fallbackchains", "llmgateways")
 NOT_COUNTED = ("events", "leases", "kopfpeerings")
+STEPS = ("read", "apply", "statuses", "status-writes")
+"""The first pass's steps the launcher marks: the pure part in a worker thread (parse, render);
+the gateway's writes (revision ConfigMaps, Deployment, Service, companions); which statuses
+differ; writing them."""
 
 # The operator's process: `llmgw.cli main`, with the event handlers and the reconciler's pass
 # wrapped to print when they first run. Wrapping happens before the registry is built, so kopf
@@ -125,6 +130,35 @@ try:
             mark("pass-end")
 
     reconciler.Reconciler.reconcile = reconcile
+
+    # The steps of a pass (STEPS), each marked when it starts and ends.
+    import inspect
+    from llmgw.handlers import statuswrites
+
+    def step(owner, name, label):
+        fn = getattr(owner, name)
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def wrapped(*args, **kwargs):
+                mark(label + ".start")
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    mark(label + ".end")
+        else:
+            @functools.wraps(fn)
+            def wrapped(*args, **kwargs):
+                mark(label + ".start")
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    mark(label + ".end")
+        setattr(owner, name, wrapped)
+
+    step(reconciler.Reconciler, "_read", "read")
+    step(reconciler.Reconciler, "_apply", "apply")
+    step(reconciler, "_statuses", "statuses")
+    step(statuswrites, "write", "status-writes")
 except Exception as exc:
     mark("no-hooks:" + type(exc).__name__)
 
@@ -436,6 +470,10 @@ async def cold_start(
     rss, hwm = op.memory()
     marks = op.marks()
     return {
+        "steps": {
+            label: [min(marks.get(f"{label}.start", [math.nan])), min(marks.get(f"{label}.end", [math.nan]))]
+            for label in STEPS
+        },
         "imported": min(marks.get("imported", [math.nan])),
         "first_handler": min(marks.get("first-handler", [math.nan])),
         "first_pass_start": min(marks.get("pass-start", [math.nan])),
@@ -702,6 +740,12 @@ def size_report(r: dict[str, Any]) -> list[str]:
     ):
         x = ratio(value, floor)
         lines.append(f"  {label:<18} {fmt(value):>9}   {fmt(x, 'x floor', 2)}")
+    steps = cold.get("steps") or {}
+    if steps:
+        lines.append(
+            "  first pass, step by step: "
+            + "; ".join(f"{label} {fmt(a)} to {fmt(b)}" for label, (a, b) in steps.items())
+        )
     if cold["deployed_hash"] and cold["rollout"] is None:
         lines.append("  (the Deployment runs a revision other than `llmgw render`'s)")
     if cold["unwritten"]:

@@ -43,15 +43,16 @@ def test_a_cycle_that_dies_frozen_is_collected_by_the_sweep(col):
     del node
     gc.collect()
     assert dead() is not None  # frozen: the collector leaves it alone
-    col.after_pass()  # the first pass always sweeps (nothing was swept yet)
+    col.sweep_seconds = 0.0  # time for a sweep
+    col.after_pass()
     assert dead() is None
     assert col.sweeps == 1
 
 
 def test_between_sweeps_a_dead_cycle_waits_for_the_next_one(col):
-    with col.paused():
-        pass
-    col.after_pass()  # the first sweep
+    col.sweep_seconds = 0.0
+    col.after_pass()  # a first sweep
+    col.sweep_seconds = 600.0
     with col.paused():
         node = Node()
     dead = weakref.ref(node)

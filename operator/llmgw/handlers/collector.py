@@ -44,7 +44,8 @@ class Collector:
     def __init__(self, growth: float = GROWTH, sweep_seconds: float = SWEEP_SECONDS) -> None:
         self.growth = growth
         self.sweep_seconds = sweep_seconds
-        self.baseline = 0
+        self.baseline = gc.get_freeze_count()
+        """The frozen set's size after the last sweep (at first, what others froze before)."""
         self.last_sweep = time.monotonic()
         self.sweeps = 0
         self.held = False
@@ -94,6 +95,7 @@ class Collector:
         self.sweeps += 1
 
     def release(self) -> None:
-        """Give the collector back everything (the operator stops; the process may go on)."""
+        """Give the thresholds back (the operator stops; the process may go on). What is frozen
+        stays so: it is freed by reference counting as ever, and unfreezing it here would make
+        the collector walk, again and again, what the process froze for good reasons of its own."""
         self.resume()
-        gc.unfreeze()

@@ -177,10 +177,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--api-qps",
-        type=float,
-        default=options.API_QPS,
+        type=_qps,
+        default=None,
         metavar="QPS",
-        help=f"calls a second to the API server on average (default {options.API_QPS:g}; 0: no limit)",
+        help=(
+            f"calls a second to the API server on average (0: no limit; default {options.API_QPS_AUTO}: "
+            f"none when the server applies API Priority and Fairness, else {options.API_QPS:g})"
+        ),
     )
     run.add_argument(
         "--api-burst",
@@ -206,6 +209,19 @@ def _parser() -> argparse.ArgumentParser:
     demo_options.add_arguments(d)
     d.set_defaults(func=_demo)
     return p
+
+
+def _qps(text: str) -> float | None:
+    """A rate (>= 0), or `auto` (None)."""
+    if text.strip().lower() == options.API_QPS_AUTO:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {options.API_QPS_AUTO} or a rate of 0 or more")
+    return value
 
 
 def _positive_int(text: str) -> int:

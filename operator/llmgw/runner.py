@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 import threading
+import time
 from typing import Any
 
 import kopf
@@ -106,13 +107,20 @@ async def _serve_health(port: int, memo: kopf.Memo, opts: options_mod.Options) -
 
     With leader election on, every replica sees the Lease renewed every few
     seconds through its watch; when it has seen none for twice the Lease's
-    duration, its watches are stalled and the kubelet should restart it.
+    duration, its watches are stalled and the kubelet should restart it. The
+    operator's own watches (providers, chains, Services, EndpointSlices) say so
+    themselves: one whose requests have failed for as long is reported too.
     """
     stale_after = 2 * opts.lease_duration_seconds
 
     async def healthz(request: web.Request) -> web.Response:
         elector = lifecycle.elector(memo)
         body: dict[str, Any] = {"status": "ok"}
+        rec = lifecycle.reconciler(memo)
+        failing = rec.watches.failing(time.monotonic(), stale_after) if rec and rec.watches else None
+        if failing is not None:
+            body["status"] = failing
+            return web.json_response(body, status=503)
         # The Lease is seen only where the operator watches: cluster-wide, or its own namespace.
         sees_lease = not opts.namespaces or opts.lease_namespace in opts.namespaces
         if elector is not None and sees_lease:

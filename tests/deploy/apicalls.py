@@ -178,11 +178,17 @@ def _modules_using_the_client() -> list[Path]:
     return out
 
 
+GENERIC = ("kube/watchcache.py",)
+"""Modules that name client methods for any kind they are given (`watch_calls` derives theirs)."""
+
+
 def client_calls() -> set[Call]:
     """Every generated-client API method the operator's modules name, as calls."""
     methods = client_methods()
     out: set[Call] = set()
     for path in _modules_using_the_client():
+        if path.relative_to(PACKAGE).as_posix() in GENERIC:
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         attrs = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         for attr in sorted(attrs & methods.keys()):
@@ -244,6 +250,32 @@ def kopf_calls(reg: Any, webhook_configuration: str | None = None) -> set[Call]:
                         "kopf: webhooks",
                     )
                 )
+    return out
+
+
+# --- source 2b: the operator's own watches (`llmgw.handlers.watches`) ---------------------------
+
+
+def watch_calls() -> set[Call]:
+    """The list and watch of each kind the operator's own informers keep (providers, chains,
+    Services, EndpointSlices) and of Secrets' metadata (`llmgw.kube.secretversions`, listed
+    only: `derived` adds its watch with the option). Their client methods are named once,
+    generically, in `kube/watchcache.py`, which the scan above skips (`GENERIC`): it cannot
+    tell which kinds they serve."""
+    try:
+        from llmgw.handlers import watches
+        from llmgw.kube import secretversions
+    except ImportError:  # pragma: no cover - a version of the operator without them
+        return set()
+    namespaced = namespaced_resources()
+    out = set()
+    sources = [(s, ("list", "watch"), "llmgw.handlers.watches") for s in watches.SOURCES.values()]
+    sources.append((secretversions.SOURCE, ("list",), "llmgw.kube.secretversions"))
+    for source, verbs, where in sources:
+        group = source.api_version.rpartition("/")[0]
+        scope = ANY if (group, source.plural) in namespaced else None
+        for verb in verbs:
+            out.add(Call(verb, group, source.plural, scope, None, f"{where}: {source.kind}"))
     return out
 
 

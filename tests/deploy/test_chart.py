@@ -220,7 +220,7 @@ def test_operator_arguments_are_llmgw_run_flags(render: Render, values: tuple[Pa
         assert args.webhook_port == ports["webhook"]
 
 
-def _client_limits(objs: list[Raw]) -> tuple[float, int, int]:
+def _client_limits(objs: list[Raw]) -> tuple[float | None, int, int]:
     """--api-qps, --api-burst and --status-concurrency as `llmgw run` reads the operator's args."""
     from llmgw import cli
 
@@ -236,11 +236,12 @@ def test_client_limits_default_to_the_operators_own(render: Render) -> None:
 
     values = yaml.safe_load((CHART / "values.yaml").read_text())["operator"]
     assert (values["apiQPS"], values["apiBurst"], values["statusConcurrency"]) == (
-        options.API_QPS,
+        options.API_QPS_AUTO,
         options.API_BURST,
         options.STATUS_CONCURRENCY,
     )
-    assert _client_limits(render()) == (options.API_QPS, options.API_BURST, options.STATUS_CONCURRENCY)
+    defaults = options.Options()
+    assert _client_limits(render()) == (defaults.api_qps, defaults.api_burst, defaults.status_concurrency)
 
 
 @pytest.mark.parametrize(
@@ -248,6 +249,7 @@ def test_client_limits_default_to_the_operators_own(render: Render) -> None:
     [
         ({"apiQPS": 50.5, "apiBurst": 100, "statusConcurrency": 20}, (50.5, 100, 20)),
         ({"apiQPS": 0}, (0.0, 400, 10)),  # 0: no client-side limit
+        ({"apiQPS": 200}, (200.0, 400, 10)),  # a number is honoured, APF or not
         # Large numbers come through as integers, never as Go's "1e+07" (which --api-burst refuses).
         ({"apiQPS": 1000000, "apiBurst": 10000000, "statusConcurrency": 1}, (1e6, 10000000, 1)),
     ],
@@ -605,6 +607,7 @@ def test_gateway_spec_schema_is_the_generated_one() -> None:
         ("operator.watchSecretVersions=yes", "/operator/watchSecretVersions"),
         ("operator.apiQPS=-1", "/operator/apiQPS"),
         ("operator.apiQPS=fast", "/operator/apiQPS"),
+        ("operator.apiQPS=Auto", "/operator/apiQPS"),
         ("operator.apiBurst=0", "/operator/apiBurst"),
         ("operator.apiBurst=many", "/operator/apiBurst"),
         ("operator.statusConcurrency=0", "/operator/statusConcurrency"),

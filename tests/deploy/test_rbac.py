@@ -57,7 +57,8 @@ def derived(**options: Any) -> set[Call]:
     --watch-secret-versions, whose one client method also watches (`watch=True`).
     """
     managed = getattr(admission, "MANAGED", None) if admission is not None else None
-    calls = apicalls.client_calls() | apicalls.kopf_calls(registry.build(_options(**options)), managed)
+    calls = apicalls.client_calls() | apicalls.watch_calls()
+    calls |= apicalls.kopf_calls(registry.build(_options(**options)), managed)
     out = set()
     for c in calls:
         if (c.group, c.resource) == LEASES and c.verb not in ("list", "watch"):

@@ -10,6 +10,16 @@ from llmgw.kube import client
 from llmgw.kube.client import Kube, NotLeading
 
 
+class Answer(dict[str, Any]):
+    """An answer, parsed or (with `_preload_content=False`) raw."""
+
+    def drain_conn(self) -> None:
+        pass
+
+    def release_conn(self) -> None:
+        pass
+
+
 class Recorder:
     """Stands in for the typed APIs: records each call instead of sending it."""
 
@@ -17,9 +27,9 @@ class Recorder:
         self.calls: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
-        def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        def call(*args: Any, **kwargs: Any) -> Answer:
             self.calls.append(name)
-            return {}
+            return Answer()
 
         return call
 

@@ -190,3 +190,58 @@ def test_throttle_sizes_threads_and_connections_for_the_concurrency() -> None:
     assert k.executor._max_workers == 20 + client.HEADROOM
     assert k.api.rest_client.pool_manager.connection_pool_kw["maxsize"] >= 20 + client.HEADROOM
     k.executor.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("headers", "found"),
+    [
+        ({"X-Kubernetes-PF-FlowSchema-UID": "a", "X-Kubernetes-PF-PriorityLevel-UID": "b"}, True),
+        ({"x-kubernetes-pf-prioritylevel-uid": "b"}, True),  # header names are case-insensitive
+        ({"Content-Type": "text/plain"}, False),
+        (None, False),
+    ],
+)
+def test_flow_control_is_read_off_a_responses_headers(headers: dict[str, str] | None, found: bool) -> None:
+    assert ratelimit.flow_controlled(headers) is found
+
+
+class Pinged(kubernetes.client.ApiClient):
+    """An ApiClient whose requests answer as told (or fail to connect)."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__()
+        self.answer = answer
+        self.asked: list[tuple[str, str, dict[str, str]]] = []
+
+    def call_api(self, method: str, url: str, header_params: Any = None, **kw: Any) -> Any:
+        self.asked.append((method, url, dict(header_params or {})))
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str]) -> None:
+        self.status, self.headers = status, headers
+        self.read_out = False
+
+    def read(self) -> bytes:
+        self.read_out = True
+        return b"ok"
+
+
+async def test_flow_control_is_asked_of_livez_ping_and_unknown_when_it_cannot_be() -> None:
+    answer = Response(200, {"X-Kubernetes-PF-FlowSchema-UID": "a"})
+    api = Pinged(answer)
+    api.configuration.api_key = {"BearerToken": "t0ken"}
+    api.configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    assert await client.Kube(api).flow_controlled() is True
+    ((method, url, headers),) = api.asked
+    assert (method, url.rpartition("/livez")[1:]) == ("GET", ("/livez", "/ping"))
+    assert headers.get("authorization") == "Bearer t0ken"  # as every call
+    assert answer.read_out
+    assert await client.Kube(Pinged(Response(200, {}))).flow_controlled() is False
+    # A refusal says it too: APF classifies a request before it is authorized.
+    refused = Response(403, {"X-Kubernetes-PF-PriorityLevel-UID": "b"})
+    assert await client.Kube(Pinged(refused)).flow_controlled()
+    assert await client.Kube(Pinged(OSError("connection refused"))).flow_controlled() is None

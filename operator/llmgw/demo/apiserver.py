@@ -205,6 +205,12 @@ class ByName(dict[Key, Any]):
         self.names.clear()
 
 
+FLOW_CONTROL = {
+    "X-Kubernetes-PF-FlowSchema-UID": "8b7a0c8e-4c6b-4e64-9b0b-4f0e4a3c0001",
+    "X-Kubernetes-PF-PriorityLevel-UID": "8b7a0c8e-4c6b-4e64-9b0b-4f0e4a3c0002",
+}
+"""The headers API Priority and Fairness sets (the UIDs of the built-in "service-accounts"
+FlowSchema and "workload-low" level, made up)."""
 _REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
 _GONE = {"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 410, "reason": "Expired"}
 META = "meta.k8s.io/v1"
@@ -289,10 +295,18 @@ class Emulator(kmock.KubernetesEmulator):
         self.status_in_flight = 0
         self.status_peak = 0
         self.status_timeline: list[tuple[str, str, str, str]] = []
+        # API Priority and Fairness, as a kube-apiserver since 1.20 applies it: each response
+        # names the FlowSchema and priority level its request was matched to (here only
+        # /livez/ping's, which is what the operator asks; False: a server without APF).
+        self.flow_control = True
+        self.pings = 0
 
     async def __call__(self, raw_request: web.BaseRequest) -> web.StreamResponse:
         """Take request bodies of up to `MAX_REQUEST_BODY`, as kube-apiserver does, whatever limit
         the server that serves this emulator was made with (aiohttp's default: 1 MiB, 413 above)."""
+        if raw_request.path == "/livez/ping":
+            self.pings += 1
+            return web.Response(text="ok", headers=FLOW_CONTROL if self.flow_control else {})
         limit = raw_request.client_max_size
         if limit and limit < MAX_REQUEST_BODY:
             raw_request = raw_request.clone(client_max_size=MAX_REQUEST_BODY)

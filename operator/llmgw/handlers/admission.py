@@ -17,6 +17,7 @@ replica may be serving them).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -29,7 +30,8 @@ import kopf
 from llmgw import metrics, options
 from llmgw.api import GROUP, VERSION
 from llmgw.core import admission, keys, objects
-from llmgw.handlers import webhook
+from llmgw.handlers import watches, webhook
+from llmgw.kube.watchcache import Change
 
 MANAGED = "validating.llmgateway.dev"
 """The ValidatingWebhookConfiguration kopf creates and keeps up to date."""
@@ -41,6 +43,10 @@ Raw = Mapping[str, Any]
 Snapshot = tuple[dict[keys.ObjectId, Raw], dict[str, dict[str, str]], dict[keys.Key, dict[str, int]]]
 INDEX_OF = {"LLMProvider": "providers", "FallbackChain": "chains", "LLMGateway": "gateways"}
 """The kopf index (`llmgw.handlers.indexes`) that holds each of our kinds."""
+WATCHED = frozenset({"providers", "chains", "backend_services"})
+"""The watches (`llmgw.handlers.watches`) whose changes admission reads."""
+SYNC_WAIT = 5.0
+"""Seconds a review right after start waits for the watches' first lists."""
 BULK = 64
 """More objects than this to parse in one catch-up are parsed in a worker thread."""
 
@@ -52,6 +58,10 @@ class Batch:
     objects: dict[keys.ObjectId, Raw | None] = dataclasses.field(default_factory=dict)
     namespaces: dict[str, dict[str, str] | None] = dataclasses.field(default_factory=dict)
     services: dict[keys.Key, dict[str, int] | None] = dataclasses.field(default_factory=dict)
+
+
+class NotListed(Exception):
+    """A review before the world is known: not refused, failed (the failurePolicy decides)."""
 
 
 Versioned = tuple[str, objects.Parsed | objects.Invalid]
@@ -74,6 +84,9 @@ class Reviewer:
     """
 
     def __init__(self, debounce: float = 0.2, patience: float = 2.0, bulk: int = BULK) -> None:
+        self.watches: watches.Watches | None = None
+        """The operator's own watches, whose views overlay kopf's indexes, and whose changes
+        come through `watched`; None in tests that hand the indexes over whole."""
         self.debounce = debounce
         self.patience = patience
         self.bulk = bulk
@@ -100,14 +113,16 @@ class Reviewer:
             or bool(self.pending or self.pending_namespaces or self.pending_services)
         )
 
-    def changed(self, event: Mapping[str, Any] | None = None) -> None:
-        """A watch event on an input (kopf's handler kwargs): note what it changed, unless it
-        changes nothing that admission reads, and catch up once changes pause."""
+    def changed(self, event: Mapping[str, Any] | None = None, *, indexes: bool = True) -> None:
+        """A watch event on an input (kopf's handler kwargs, which hold its indexes, unless
+        `indexes` is False): note what it changed, unless it changes nothing that admission
+        reads, and catch up once changes pause."""
         was_stale = self.stale
         if event is None:
             self.resync = True
         else:
-            self.indexes = event
+            if indexes:
+                self.indexes = self._overlaid(event)
             if not self._note(event):
                 return  # e.g. the operator's own status write
         now = time.monotonic()
@@ -115,6 +130,21 @@ class Reviewer:
             self.stale_since = now
         self.last_change = now
         self._later(self.debounce)
+
+    def watched(self, name: str, change: Change[Any]) -> None:
+        """A change seen by the operator's own watches, noted as a kopf event would be."""
+        if name in WATCHED:
+            event = {"body": change.body, "resource": watches.RESOURCES[name], "type": change.type}
+            self.changed(event, indexes=False)
+
+    def _overlaid(self, kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+        """kopf's indexes in a handler's kwargs, under the watches' views."""
+        if self.watches is None:
+            return kwargs
+        return collections.ChainMap(self.watches.views, dict(kwargs))
+
+    def _synced(self) -> bool:
+        return self.watches is None or self.watches.synced
 
     def _note(self, event: Mapping[str, Any]) -> bool:
         """Note what the event changed; False when it leaves what admission reads as it was."""
@@ -167,7 +197,9 @@ class Reviewer:
         )
 
     def _later(self, delay: float) -> None:
-        if self.timer is None and self.indexes is not None and not self.stopped:
+        """Catch up in `delay` seconds; not before the watches' first lists (which call
+        `changed` once done): the world is not known before."""
+        if self.timer is None and self.indexes is not None and not self.stopped and self._synced():
             with contextlib.suppress(RuntimeError):  # no running loop
                 self.timer = asyncio.get_running_loop().call_later(delay, self._ahead)
 
@@ -198,8 +230,12 @@ class Reviewer:
         return self.building
 
     async def world(self, indexes: Mapping[str, Any]) -> admission.World:
-        """The current world; first caught up with the changes noted since the last catch-up."""
-        self.indexes = indexes
+        """The current world; first caught up with the changes noted since the last catch-up.
+        Right after start, it waits (`SYNC_WAIT` at most) for the watches' first lists, and
+        fails the review if they are not in: its failurePolicy decides then."""
+        self.indexes = self._overlaid(indexes)
+        if self.watches is not None and not await self.watches.wait_synced(SYNC_WAIT):
+            raise NotListed("the operator has not listed providers and chains yet; try again")
         if self.building is not None:  # began before this review: it may miss the latest change
             await asyncio.shield(self.building)
         if self.stale:
@@ -412,7 +448,8 @@ def register(reg: kopf.OperatorRegistry, failure_policy: str = options.WEBHOOK_F
 
     kopf.on.cleanup(registry=reg, id="admission-stop")(stop)
 
-    for selector in (*((GROUP, VERSION, p) for p in PLURALS), ("v1", "namespaces"), ("v1", "services")):
+    # Providers, chains and Services come from the operator's own watches (`Reviewer.watched`).
+    for selector in ((GROUP, VERSION, "llmgateways"), ("v1", "namespaces")):
         kopf.on.event(*selector, registry=reg, id=f"admission-{selector[-1]}")(changed)
     for plural in PLURALS:
         kopf.on.validate(

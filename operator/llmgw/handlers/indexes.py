@@ -1,28 +1,20 @@
-"""kopf's indexes of every input and every object the operator owns: the world the reconciler renders from.
+"""The indexes of every input and every object the operator owns: the world the reconciler renders from.
 
 Level-triggered: the reconciler never reads the API server to decide; it reads these
-indexes, which kopf keeps current from its watches. Each index keeps only what is
+indexes, which the watches keep current. kopf indexes what is few (gateways, Namespaces,
+the objects the operator owns, by its label); the kinds that come by the thousand
+(providers, chains, Services, EndpointSlices) are the operator's own watch caches
+(`llmgw.handlers.watches`), whose views read like kopf's indexes. Each keeps only what is
 read of an object (a whole body, a Service's named ports, a slice's ready count).
 Secrets are not watched here: kopf would bring their data; `llmgw.kube.secretversions`
 watches their metadata only.
-
-Every Service and EndpointSlice in the cluster is indexed, not only those the providers
-name (`backend_services`, `endpointslices`). The named set changes with the providers and
-kopf re-indexes an object only on its own events, so a Service a provider starts naming
-later would be missing until the Service itself changed. No server-side selector can name
-a changing set of Services across namespaces. The index values are small anyway: measured
-with 2,000 Services, a `backend_services` value is about 120 bytes a Service, and kopf's
-indexing bookkeeping about 1.5 KB, out of about 14 KB a Service that the operator holds for
-each watched object. Keeping only the named ones would save under 1%. A real saving would
-need a watch of our own that keeps only ports and ready counts (as
-`llmgw.kube.secretversions` does for Secrets), so kopf could watch only our own Services.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -48,7 +40,6 @@ OWNED_RESOURCES: tuple[tuple[str, str] | tuple[str, str, str], ...] = (
 HTTPRoute and ServiceMonitor APIs may be missing from a cluster: kopf then watches nothing
 for them, and, since it makes an "indexed" toggle only for the resources it found, does not
 wait for them either; when their CRD appears later it rescans and starts the watch."""
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 INDEXES = (
     "providers",
     "chains",
@@ -62,20 +53,24 @@ INDEXES = (
     "pods",
     *COMPANIONS.values(),
 )
-"""The ids of the indexes every event handler is handed."""
+"""The names of the indexes: kopf's (handed to every event handler) and the watch caches'."""
 
 Raw = dict[str, Any]
 ByName = kopf.Index[Key, Raw]
 """Whole bodies by `(namespace, name)`."""
+Watched = Mapping[Key, Sequence[Any]]
+"""A watch cache's view (`llmgw.kube.watchcache.View`): the values filed under each key."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Indexes:
-    """kopf's indexes of the world, handed over by the event handlers; keys are `(namespace, name)`
-    (of the gateway, for ConfigMaps and pods; of the Service, for EndpointSlices)."""
+    """The indexes of the world: kopf's, handed over by its event handlers, and the watch
+    caches' views; keys are `(namespace, name)` (of the gateway, for ConfigMaps and pods; of
+    the Service, for EndpointSlices)."""
 
-    providers: ByName
-    chains: ByName
+    providers: Watched
+    """Whole bodies, but for managedFields."""
+    chains: Watched
     gateways: ByName
     namespaces: kopf.Index[str, dict[str, str]]
     """Labels by namespace name."""
@@ -83,9 +78,9 @@ class Indexes:
     configmaps: kopf.Index[Key, dict[str, Any]]
     """A gateway's revisions: `{"name": ..., "annotations": {...}}` each."""
     services: ByName
-    backend_services: kopf.Index[Key, dict[str, int]]
+    backend_services: Watched
     """Named ports of every Service."""
-    endpointslices: kopf.Index[Key, int]
+    endpointslices: Watched
     """Ready endpoints, one count per slice."""
     pods: kopf.Index[Key, dict[str, Any]] | None = None
     """`rollouts.pod_summary` of a gateway's pods."""
@@ -101,9 +96,9 @@ class Indexes:
         return found
 
 
-def of(kwargs: Mapping[str, Any]) -> Indexes:
-    """The indexes in a kopf handler's keyword arguments."""
-    return Indexes(**{name: kwargs[name] for name in INDEXES})
+def of(kwargs: Mapping[str, Any], watched: Mapping[str, Any]) -> Indexes:
+    """The indexes: kopf's, from a kopf handler's keyword arguments, and the watch caches' views."""
+    return Indexes(**{name: watched[name] if name in watched else kwargs[name] for name in INDEXES})
 
 
 def key(body: kopf.Body) -> Key:
@@ -141,20 +136,12 @@ def _raw(body: Mapping[str, Any]) -> Raw:
 
 
 def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
-    """The index handlers; kopf starts event handlers only once all of them are filled.
+    """kopf's index handlers; kopf starts event handlers only once all of them are filled.
 
     `async def`, though none of them awaits: kopf runs a plain `def` handler in a thread of
     its executor, one hop per object and index, which at start-up costs more than the
     handler itself (half the time to the first handler at 8,000 objects).
     """
-
-    @kopf.index(GROUP, VERSION, "llmproviders", registry=reg, id="providers")
-    async def providers(body: kopf.Body, **_: Any) -> Any:
-        return {key(body): _raw(body)}
-
-    @kopf.index(GROUP, VERSION, "fallbackchains", registry=reg, id="chains")
-    async def chains(body: kopf.Body, **_: Any) -> Any:
-        return {key(body): _raw(body)}
 
     @kopf.index(GROUP, VERSION, "llmgateways", registry=reg, id="gateways")
     async def gateways(body: kopf.Body, **_: Any) -> Any:
@@ -189,24 +176,3 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
     for kind, index in COMPANIONS.items():
         api = desired.APIS[kind]
         kopf.index(api.group, api.version, api.plural, labels=OWNED, registry=reg, id=index)(owned)
-
-    @kopf.index("v1", "services", registry=reg, id="backend_services")
-    async def backend_services(body: kopf.Body, spec: kopf.Spec, **_: Any) -> Any:
-        ports = {
-            p["name"]: p["port"]
-            for p in spec.get("ports") or ()
-            if isinstance(p, Mapping) and p.get("name") and isinstance(p.get("port"), int)
-        }
-        return {key(body): ports}
-
-    @kopf.index("discovery.k8s.io", "v1", "endpointslices", registry=reg, id="endpointslices")
-    async def endpointslices(body: kopf.Body, **_: Any) -> Any:
-        service = body.metadata.labels.get(SERVICE_NAME_LABEL)
-        if not service:
-            return None
-        ready = sum(
-            1
-            for e in body.get("endpoints") or ()
-            if isinstance(e, Mapping) and ((e.get("conditions") or {}).get("ready") is not False)
-        )
-        return {(body.metadata.namespace or "", service): ready}

@@ -15,7 +15,7 @@ import kopf
 
 from llmgw import __version__, options
 from llmgw.api import GROUP
-from llmgw.handlers import admission, indexes
+from llmgw.handlers import admission, indexes, watches
 from llmgw.handlers import reconciler as reconciler_mod
 from llmgw.kube import leadership, secretversions
 from llmgw.kube.client import Kube
@@ -35,7 +35,9 @@ def elector(memo: kopf.Memo) -> leadership.Elector | None:
     return found
 
 
-def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
+def register(
+    reg: kopf.OperatorRegistry, opts: options.Options, reviewer: admission.Reviewer | None = None
+) -> None:
     @kopf.on.login(registry=reg)
     def login(**kwargs: Any) -> Any:
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
@@ -60,11 +62,10 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
         settings.peering.standalone = True
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
-        # Deployments and ConfigMaps are watched only where we own them (a server-side
-        # filter); Services all, since providers name backend Services too.
+        # kopf watches what the operator writes only where it owns it (a server-side filter);
+        # backend Services are the operator's own watch (`watches`).
         for selector in indexes.OWNED_RESOURCES:
-            if selector[-1] != "services":
-                settings.watching.label_selectors[selector] = indexes.OWNED_SELECTOR
+            settings.watching.label_selectors[selector] = indexes.OWNED_SELECTOR
         if opts.webhook:
             admission.configure(
                 settings,
@@ -77,11 +78,12 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
         kube = kube_factory()
         identity = opts.identity or leadership.default_identity()
         kube.api.user_agent = f"llmgw/{__version__} ({identity})"
-        kube.throttle(opts.api_qps, opts.api_burst, opts.status_concurrency)
+        kube.throttle(await _client_rate(kube, opts, logger), opts.api_burst, opts.status_concurrency)
         # Not awaited: the imports run beside kopf's first listing, off the event loop.
         memo.warming = asyncio.get_running_loop().run_in_executor(None, kube.warm)
         rec = reconciler_mod.Reconciler.start(kube, opts, logger)
         memo.reconciler = rec
+        _watch(rec, reviewer, kube, opts, logger)
         if opts.watch_secret_versions:
             await _watch_secret_versions(rec, kube, opts, logger)
         if opts.leader_election:
@@ -104,6 +106,8 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
     @kopf.on.cleanup(registry=reg)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         rec = reconciler(memo)
+        if rec is not None and rec.watches is not None:
+            await rec.watches.stop()
         if rec is not None and rec.secret_versions is not None:
             await rec.secret_versions.stop()
         if rec is not None:
@@ -111,6 +115,54 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
         found = elector(memo)
         if found is not None:
             await found.stop()
+
+
+async def _client_rate(
+    kube: Kube, opts: options.Options, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> float:
+    """The client-side rate limit: `--api-qps` as given, else (auto) none where the API server
+    applies API Priority and Fairness and `options.API_QPS` where it does not or cannot say."""
+    if opts.api_qps is not None:
+        return opts.api_qps
+    found = await kube.flow_controlled()
+    if found:
+        logger.info(
+            "the API server applies API Priority and Fairness: no client-side rate limit (--api-qps sets one)"
+        )
+        return 0.0
+    why = (
+        "sends no API Priority and Fairness headers"
+        if found is False
+        else "could not be asked about API Priority and Fairness"
+    )
+    logger.info(f"the API server {why}: at most {options.API_QPS:g} calls a second (--api-qps)")
+    return options.API_QPS
+
+
+def _watch(
+    rec: reconciler_mod.Reconciler,
+    reviewer: admission.Reviewer | None,
+    kube: Kube,
+    opts: options.Options,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """Start the operator's own watches (`watches`), beside kopf's first listing: each change
+    goes to the reconciler and, with the webhook, to the reviewer; their first lists, once
+    all are in, wake both."""
+    made = watches.Watches(kube, opts.namespaces, logger)
+    rec.watches = made
+    made.listeners.append(rec.watched)
+    if reviewer is not None:
+        reviewer.watches = made
+        made.listeners.append(reviewer.watched)
+
+    def synced() -> None:
+        logger.info(f"listed {made.summary()}")
+        rec.poke()
+        if reviewer is not None:
+            reviewer.changed()
+
+    made.start(synced)
 
 
 async def _watch_secret_versions(

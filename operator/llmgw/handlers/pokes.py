@@ -2,12 +2,14 @@
 
 No per-field or create/update handlers: each event hands the reconciler the current
 indexes and marks the world dirty, and the reconciler renders every gateway whole.
+Providers, chains, Services and EndpointSlices come from the operator's own watches
+(`llmgw.handlers.watches`), whose changes reach `Reconciler.watched`; the rest come here.
 An event that brings nothing the last pass did not read (kopf's replay of its listing at
 start-up and after a relist; a status the operator wrote, coming back) only hands over the
 indexes: on a large estate those are thousands of events that used to start a pass each,
 and kept the settle window open while they came (`core/news.py`).
-Services and EndpointSlices are many and mostly not ours: an event on one that no
-provider names only hands over the indexes, without a pass. Secrets are not watched
+Services and EndpointSlices are many and mostly not ours: a change to one that no
+provider names starts no pass. Secrets are not watched
 through kopf at all (`llmgw.kube.secretversions` pokes for those a gateway reads).
 A CustomResourceDefinition of an optional API a gateway may own (HTTPRoute, ServiceMonitor)
 that appears, changes or goes makes the reconciler ask discovery again at once.
@@ -25,8 +27,6 @@ from llmgw.core import desired, objects
 from llmgw.handlers import events, indexes, lifecycle
 
 INPUT_RESOURCES = (
-    (GROUP, VERSION, "llmproviders"),
-    (GROUP, VERSION, "fallbackchains"),
     (GROUP, VERSION, "llmgateways"),
     ("v1", "namespaces"),
 )
@@ -38,28 +38,12 @@ async def poke(memo: kopf.Memo, body: kopf.Body, resource: kopf.Resource, **kwar
     rec = lifecycle.reconciler(memo)
     if rec is None:
         return
-    idx = indexes.of(kwargs)
+    idx = indexes.of(kwargs, rec.views)
     if resource.group == GROUP:
         news = rec.news(objects.identity(body), body, kwargs.get("type"))
     else:
         news = rec.changed(idx, *indexes.entry(resource.plural, body))
     if news:
-        rec.poke(idx)
-    else:
-        rec.indexes = idx
-
-
-async def poke_backend(memo: kopf.Memo, body: kopf.Body, resource: kopf.Resource, **kwargs: Any) -> None:
-    """Services and EndpointSlices wake the reconciler only when a provider names them, and only
-    when what the reconciler reads of them (named ports, ready endpoints) changed."""
-    rec = lifecycle.reconciler(memo)
-    if rec is None:
-        return
-    idx = indexes.of(kwargs)
-    name = body.metadata.labels.get(indexes.SERVICE_NAME_LABEL) or body.metadata.name
-    service = (body.metadata.namespace or "", name)
-    index = "backend_services" if resource.plural == "services" else "endpointslices"
-    if service in rec.referenced_services and rec.changed(idx, index, service):
         rec.poke(idx)
     else:
         rec.indexes = idx
@@ -77,7 +61,7 @@ async def poke_crd(memo: kopf.Memo, spec: kopf.Spec, **kwargs: Any) -> None:
     rec = lifecycle.reconciler(memo)
     if rec is not None:
         rec.companions.served.forget(str(spec.get("group", "")))
-        rec.poke(indexes.of(kwargs))
+        rec.poke(indexes.of(kwargs, rec.views))
 
 
 def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
@@ -85,9 +69,5 @@ def register(reg: kopf.OperatorRegistry, opts: options.Options) -> None:
         kopf.on.event(*selector, registry=reg, id=f"poke-{selector[-1]}")(poke)
     for selector in indexes.OWNED_RESOURCES:
         kopf.on.event(*selector, labels=indexes.OWNED, registry=reg, id=f"poke-{selector[-1]}")(poke)
-    kopf.on.event("v1", "services", registry=reg, id="poke-backend-services")(poke_backend)
-    kopf.on.event("discovery.k8s.io", "v1", "endpointslices", registry=reg, id="poke-endpointslices")(
-        poke_backend
-    )
     crds = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
     kopf.on.event(*crds, when=_optional_crd, registry=reg, id="poke-crds")(poke_crd)

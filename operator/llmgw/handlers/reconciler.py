@@ -37,11 +37,12 @@ from llmgw.core import (
 )
 from llmgw.core import estate as estate_mod
 from llmgw.core.news import Mark
-from llmgw.handlers import collector, companions, events, rollouts, statuswrites
+from llmgw.handlers import collector, companions, events, rollouts, statuswrites, watches
 from llmgw.handlers import indexes as indexes_mod
 from llmgw.handlers.indexes import Indexes
 from llmgw.kube import leadership, secretversions
 from llmgw.kube.client import Kube, KubeError, NotLeading
+from llmgw.kube.watchcache import Change
 from llmgw.probes.prober import Prober
 
 MAX_BACKOFF = 60.0
@@ -155,6 +156,10 @@ class Reconciler:
         self.elector: leadership.Elector | None = None
         self.secret_versions: secretversions.SecretVersions | None = None
         """With --watch-secret-versions: Secrets' resourceVersions, from their metadata only."""
+        self.watches: watches.Watches | None = None
+        """The operator's own watches of providers, chains, Services and EndpointSlices."""
+        self.held_events: list[tuple[Mapping[str, Any], str, str, str]] = []
+        """The Events of the statuses this pass writes, posted once they are written."""
         self.marks: dict[keys.ObjectId, news.Mark] = {}
         """What the last pass read of each provider, chain and gateway (`news.mark`), its status
         as stored after this process's write."""
@@ -211,14 +216,42 @@ class Reconciler:
             self.indexes = indexes
         self.last_poke = time.monotonic()
         self.dirty.set()
-        if not self.passes and self.early is None and self.indexes is not None and self._leading():
-            # The first poke comes when kopf has filled every index, and with it the event
-            # handlers of every object, all woken at once: the reconciler's task runs only
-            # after a round of them (2.5 s at 8,000 objects). The first pass's read starts now.
+        if not self.passes and self.early is None and self.indexes is not None and self._ready():
+            # The first poke that finds kopf's indexes filled and every watch listed: the
+            # reconciler's task may run only after a round of the event handlers woken with
+            # it. The first pass's read starts now.
             self.early = self._start_read(self.indexes)
+
+    @property
+    def views(self) -> Mapping[str, Any]:
+        """The watch caches' views, by index name (`indexes.of` merges them with kopf's)."""
+        return self.watches.views if self.watches is not None else watches.EMPTY
 
     def _leading(self) -> bool:
         return self.elector is None or self.elector.is_leader
+
+    def _ready(self) -> bool:
+        """Whether this replica may render: it leads, kopf has filled its indexes (its first
+        handler handed them over) and the operator's own watches have listed the world."""
+        synced = self.watches is None or self.watches.synced
+        return self.indexes is not None and self._leading() and synced
+
+    def watched(self, name: str, change: Change[Any]) -> None:
+        """A change seen by the operator's own watches: a provider or chain wakes the reconciler
+        unless it is as the last pass read it; a Service or EndpointSlice only when a provider
+        names its Service and what is read of it (named ports, ready endpoints) changed. The
+        first lists wake nobody one object at a time: their end does (`lifecycle._watch`)."""
+        if self.watches is not None and not self.watches.synced:
+            return
+        if name in ("providers", "chains"):
+            body = change.value if change.value is not None else change.body
+            if self.news(objects.identity(body), body, change.type):
+                self.poke()
+            return
+        service = change.filed
+        idx = self.indexes
+        if idx is None or (service in self.referenced_services and self.changed(idx, name, service)):
+            self.poke()
 
     def news(self, oid: keys.ObjectId, body: Mapping[str, Any], event: str | None) -> bool:
         """Whether an event on a provider, chain or gateway tells the next pass anything: not
@@ -266,6 +299,9 @@ class Reconciler:
     async def run(self) -> None:
         while True:
             await self.dirty.wait()
+            if not self._ready():  # a standby, or the first lists under way: their end pokes
+                self.dirty.clear()
+                continue
             started = time.monotonic()
             # The first pass starts at once: kopf runs no handler before every index is filled,
             # so the world is complete; what comes next is kopf's replay of its listing.
@@ -296,6 +332,8 @@ class Reconciler:
             return
         if not self._leading():
             return  # a standby keeps its indexes warm and writes nothing
+        if not self._ready():
+            return  # the watches' first lists are under way: they poke once done
         began = time.perf_counter()
         self.passes += 1
         # On the event loop only what must be: taking the indexes' contents (kopf changes them
@@ -347,7 +385,15 @@ class Reconciler:
         async def write(oid: keys.ObjectId) -> bool:
             return await self._write_status(oid, bodies[oid], todo[oid])
 
-        retry |= not await statuswrites.write(todo, write, self.status_concurrency)
+        # The Events of what the statuses say go after the statuses: kopf posts each object's
+        # Events from a task of its own, so the thousands of a first pass (an object's first
+        # `Accepted` is news) would compete with its status writes at the API server.
+        try:
+            retry |= not await statuswrites.write(todo, write, self.status_concurrency)
+        finally:
+            held, self.held_events = self.held_events, []
+            for event in held:
+                events.post(*event)
         self._forget(estate, set(bodies))
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - began)
         metrics.RECONCILES.labels("all", "retry" if retry else "ok").inc()
@@ -478,7 +524,7 @@ class Reconciler:
             self.announced[key] = mark
             kind = "Normal" if cond["status"] == "True" else "Warning"
             reason = cond["reason"] if cond["reason"] != cond["type"] else cond["type"]
-            events.post(body, kind, reason, cond["message"])
+            self.held_events.append((body, kind, reason, cond["message"]))
 
     async def _apply(
         self,

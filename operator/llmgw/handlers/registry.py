@@ -3,8 +3,9 @@
 Level-triggered: no per-field or create/update handlers. Every event on any
 input updates an index (`indexes`) and pokes the one reconciler (`pokes`), which
 re-renders every gateway's whole config from the indexes. kopf starts event
-handlers only once all indexes are filled, so the first poke also says "the
-world is known". `lifecycle` starts and stops the reconciler; with leader election
+handlers only once all its indexes are filled; the kinds that come by the thousand
+are the operator's own watches (`watches`, started at startup), and the first pass
+waits for both. `lifecycle` starts and stops the reconciler; with leader election
 the Lease's events are the heartbeat of this replica's watches; with the webhook,
 `admission` adds its validating handlers.
 """
@@ -23,13 +24,12 @@ def build(opts: options.Options) -> kopf.OperatorRegistry:
     relisting.install()  # objects deleted while a watch lists again (410 Gone) leave the indexes
     toggles.install()  # kopf waits for its indexes at start in linear time, not quadratic
     reg = kopf.OperatorRegistry()
-    lifecycle.register(reg, opts)
+    reviewer = admission.register(reg, opts.webhook_failure_policy) if opts.webhook else None
+    lifecycle.register(reg, opts, reviewer)
     indexes.register(reg, opts)
     if opts.leader_election:
         _heartbeat(reg, opts)
     pokes.register(reg, opts)
-    if opts.webhook:
-        admission.register(reg, opts.webhook_failure_policy)
     return reg
 
 

@@ -5,6 +5,10 @@ an operator that sends them as fast as it can competes with every controller and
 user for the server's request budget. client-go limits each client with a token bucket
 (`flowcontrol.NewTokenBucketRateLimiter`) and, on `429 Too Many Requests`, waits as long as
 the server's `Retry-After` says before it asks again; this module is the same two rules.
+A server that applies API Priority and Fairness rations seats itself, fairly between
+clients, and says so on every response (`flow_controlled`): there the default is no bucket
+at all (`options.API_QPS_AUTO`), as controller-runtime's is since v0.21, and the 429s do the
+pacing; the concurrency of the status writes (`options.STATUS_CONCURRENCY`) bounds the seats.
 
 A 429 is retried here (`paced`), not by the caller: the server answers it before it executes
 the request (max-in-flight and API Priority and Fairness both reject at the door), so a retry
@@ -33,6 +37,17 @@ MAX_RETRY_AFTER = 10.0
 """The longest one 429 makes a call wait, whatever the server asks (it says 1 s by default)."""
 NO_RETRY_AFTER = 1.0
 """The first wait after a 429 without `Retry-After`; doubles with each retry."""
+
+
+FLOW_CONTROL_HEADERS = ("x-kubernetes-pf-flowschema-uid", "x-kubernetes-pf-prioritylevel-uid")
+"""What kube-apiserver's API Priority and Fairness filter sets on each response it classified:
+the FlowSchema and the priority level the request was matched to."""
+
+
+def flow_controlled(headers: Mapping[str, str] | None) -> bool:
+    """Whether a response says that the API server applies API Priority and Fairness."""
+    names = {str(k).lower() for k in (headers or {})}
+    return any(h in names for h in FLOW_CONTROL_HEADERS)
 
 
 class TokenBucket:
